@@ -1,0 +1,166 @@
+"""A Flax NNX encoder for the BERT family (BERT, RoBERTa, XLM-R), numerically equal to HF's.
+
+The encoder is split into stages so callers can compose them: `embed`, `run_layers` over any
+layer range [start, end) (a shared trunk is computed once and continued per task), and `pool`.
+Every layer takes `LayerHooks` (see hooks.py) for adapter methods. Dropout is driven by an explicit
+`nnx.Rngs` argument: None means deterministic (evaluation), so the module holds no RNG state and
+splitting it yields parameters only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from flax_adapters.models.config import EncoderConfig
+from flax_adapters.models.hooks import IDENTITY, LayerHooks
+
+# HF's hidden_act names -> jax functions, matching torch's definitions exactly.
+ACTIVATIONS = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "tanh": jnp.tanh,
+}
+
+
+def activation(name: str):
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"hidden_act {name!r} is not supported; choose one of {sorted(ACTIVATIONS)}") from None
+
+
+@flax.struct.dataclass
+class EncoderOutput:
+    last_hidden_state: jax.Array
+    pooler_output: jax.Array | None = None
+
+
+def _init(config: EncoderConfig):
+    return nnx.initializers.normal(0.02)  # HF's initializer_range default
+
+
+def _dense(cfg: EncoderConfig, n_in: int, n_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(n_in, n_out, dtype=cfg.dtype, kernel_init=_init(cfg), rngs=rngs)
+
+
+def _layer_norm(cfg: EncoderConfig, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    # LayerNorm statistics stay fp32 even under bf16 compute; the two-pass variance matches torch.
+    return nnx.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps, dtype=jnp.float32,
+                         use_fast_variance=False, rngs=rngs)
+
+
+class Embeddings(nnx.Module):
+    def __init__(self, cfg: EncoderConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        embed = lambda n: nnx.Embed(n, cfg.hidden_size, embedding_init=_init(cfg), rngs=rngs)
+        self.word = embed(cfg.vocab_size)
+        self.position = embed(cfg.max_position_embeddings)
+        self.token_type = embed(cfg.type_vocab_size)
+        self.ln = _layer_norm(cfg, rngs)
+        self.dropout = nnx.Dropout(cfg.hidden_dropout_prob)
+
+    def position_ids(self, input_ids: jax.Array) -> jax.Array:
+        if self.cfg.position_style == "roberta":
+            # fairseq: positions count non-padding tokens from pad_token_id + 1; padding keeps pad id.
+            mask = (input_ids != self.cfg.pad_token_id).astype(jnp.int32)
+            return jnp.cumsum(mask, axis=1) * mask + self.cfg.pad_token_id
+        return jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
+
+    def __call__(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None):
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros_like(input_ids)
+        h = self.word(input_ids) + self.token_type(token_type_ids) + self.position(self.position_ids(input_ids))
+        h = self.ln(h).astype(self.cfg.dtype)
+        return self.dropout(h, deterministic=rngs is None, rngs=rngs)
+
+
+class Layer(nnx.Module):
+    """One post-LN transformer layer with the hook points of hooks.py."""
+
+    def __init__(self, cfg: EncoderConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        h, i = cfg.hidden_size, cfg.intermediate_size
+        self.query, self.key, self.value = (_dense(cfg, h, h, rngs) for _ in range(3))
+        self.attn_out = _dense(cfg, h, h, rngs)
+        self.attn_ln = _layer_norm(cfg, rngs)
+        self.intermediate = _dense(cfg, h, i, rngs)
+        self.output = _dense(cfg, i, h, rngs)
+        self.ffn_ln = _layer_norm(cfg, rngs)
+        self.hidden_dropout = nnx.Dropout(cfg.hidden_dropout_prob)
+        self.attn_dropout = nnx.Dropout(cfg.attention_probs_dropout_prob)
+
+    def _ln(self, ln):
+        # Residual sums enter LayerNorm in fp32 and leave in the compute dtype.
+        return lambda t: ln(t.astype(jnp.float32)).astype(self.cfg.dtype)
+
+    def __call__(self, x, bias, hooks: LayerHooks = IDENTITY, rngs: nnx.Rngs | None = None):
+        cfg, det = self.cfg, rngs is None
+        heads = lambda t: t.reshape(*t.shape[:2], cfg.num_attention_heads, cfg.head_dim)
+        q = heads(hooks.project("query", x, self.query))
+        k = heads(hooks.project("key", x, self.key))
+        v = heads(hooks.project("value", x, self.value))
+        k, v, bias = hooks.attention_kv(k, v, bias)
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(cfg.head_dim)
+        probs = jax.nn.softmax(scores.astype(jnp.float32) + bias, axis=-1).astype(cfg.dtype)
+        probs = self.attn_dropout(probs, deterministic=det, rngs=rngs)
+        ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(x.shape[:2] + (cfg.hidden_size,))
+        s = self.hidden_dropout(hooks.project("attn_out", ctx, self.attn_out), deterministic=det, rngs=rngs)
+        x = hooks.sublayer("attention", s, x, self._ln(self.attn_ln))
+        inter = activation(cfg.hidden_act)(hooks.project("intermediate", x, self.intermediate))
+        inter = hooks.activation(inter)
+        s = self.hidden_dropout(hooks.project("output", inter, self.output), deterministic=det, rngs=rngs)
+        return hooks.sublayer("ffn", s, x, self._ln(self.ffn_ln))
+
+
+class Encoder(nnx.Module):
+    """Embeddings, a stack of `Layer`s (a Python loop; see BUILD_NOTES for loop vs scan) and a pooler."""
+
+    def __init__(self, cfg: EncoderConfig, *, add_pooling_layer: bool = True, rngs: nnx.Rngs):
+        self.cfg = cfg
+        self.embeddings = Embeddings(cfg, rngs=rngs)
+        self.layers = nnx.List([Layer(cfg, rngs=rngs) for _ in range(cfg.num_hidden_layers)])
+        self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, rngs) if add_pooling_layer else None
+
+    @staticmethod
+    def mask_bias(attention_mask: jax.Array) -> jax.Array:
+        """[B, T] 0/1 mask -> additive fp32 bias [B, 1, 1, T] (HF uses the dtype's min, so do we)."""
+        m = attention_mask.astype(jnp.float32)[:, None, None, :]
+        return (1.0 - m) * jnp.finfo(jnp.float32).min
+
+    def embed(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None):
+        return self.embeddings(input_ids, token_type_ids, rngs)
+
+    def run_layers(self, h, bias, start: int = 0, end: int | None = None,
+                   hooks: Sequence[LayerHooks | None] | None = None, rngs: nnx.Rngs | None = None):
+        """Runs layers [start, end); `hooks[i]` (absolute layer index) hooks layer i."""
+        end = self.cfg.num_hidden_layers if end is None else end
+        if not 0 <= start <= end <= self.cfg.num_hidden_layers:
+            raise ValueError(f"layer range [{start}, {end}) is outside [0, {self.cfg.num_hidden_layers})")
+        for i in range(start, end):
+            layer_hooks = hooks[i] if hooks is not None and hooks[i] is not None else IDENTITY
+            h = self.layers[i](h, bias, layer_hooks, rngs)
+        return h
+
+    def pool(self, h):
+        if self.pooler is None:
+            return None
+        return jnp.tanh(self.pooler(h[:, 0])).astype(jnp.float32)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *,
+                 hooks: Sequence[LayerHooks | None] | None = None, rngs: nnx.Rngs | None = None):
+        if attention_mask is None:
+            attention_mask = jnp.ones_like(input_ids)
+        h = self.run_layers(self.embed(input_ids, token_type_ids, rngs), self.mask_bias(attention_mask),
+                            hooks=hooks, rngs=rngs)
+        return EncoderOutput(last_hidden_state=h.astype(jnp.float32), pooler_output=self.pool(h))
