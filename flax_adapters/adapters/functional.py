@@ -1,0 +1,48 @@
+"""The pure functions every adapter call goes through.
+
+`apply` composes base encoder, one adapter and one head from (graphdef, state) pairs; it is
+what training steps differentiate (w.r.t. the adapter and head states only, so XLA never forms
+frozen weight-gradients). `forward` is its jitted form: graphdefs and `drop_n` are static, every
+state is a pytree argument, so switching between adapters of the same structure does not retrace.
+`drop_n` is static AdapterDrop: the adapters of layers 0…drop_n−1 are skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.struct
+import jax
+from flax import nnx
+
+
+@flax.struct.dataclass
+class Output:
+    last_hidden_state: jax.Array
+    pooler_output: jax.Array | None = None
+    logits: jax.Array | None = None
+
+
+def adapter_hooks(adapter_def, adapter_params, num_layers: int, drop_n: int = 0, rngs=None):
+    """Per-layer hooks of an adapter, with the first `drop_n` layers dropped (AdapterDrop)."""
+    if adapter_def is None:
+        return None
+    hooks = list(nnx.merge(adapter_def, adapter_params).layer_hooks(rngs))
+    if len(hooks) != num_layers:
+        raise ValueError(f"adapter yields {len(hooks)} layer hooks for a {num_layers}-layer encoder")
+    return [None if i < drop_n else h for i, h in enumerate(hooks)]
+
+
+def apply(graphdef, params, adapter_def, adapter_params, head_def, head_params,
+          input_ids, attention_mask, token_type_ids, *, drop_n: int = 0, rngs: nnx.Rngs | None = None) -> Output:
+    encoder = nnx.merge(graphdef, params)
+    hooks = adapter_hooks(adapter_def, adapter_params, encoder.cfg.num_hidden_layers, drop_n, rngs)
+    out = encoder(input_ids, attention_mask, token_type_ids, hooks=hooks, rngs=rngs)
+    logits = None
+    if head_def is not None:
+        logits = nnx.merge(head_def, head_params)(out.last_hidden_state, out.pooler_output, rngs)
+    return Output(out.last_hidden_state, out.pooler_output, logits)
+
+
+forward = jax.jit(functools.partial(apply, rngs=None),
+                  static_argnames=("graphdef", "adapter_def", "head_def", "drop_n"))

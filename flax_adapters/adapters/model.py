@@ -1,0 +1,158 @@
+"""`AdapterModel`: a base encoder plus named adapters and heads, one task each.
+
+    model = flax_adapters.from_pretrained(path)
+    model.add_adapter("sst2", "seq_bn", reduction_factor=16)
+    model.add_head("sst2", "classification", num_labels=2)
+    out = model(ids, attention_mask=mask, adapter="sst2")     # out.logits from head "sst2"
+
+Which adapter runs is an argument of the call; its parameters are pytree arguments of one
+jitted function (functional.forward), so switching adapters of the same shape never retraces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+from flax_adapters.adapters import registry
+from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
+from flax_adapters.adapters.functional import Output, forward
+from flax_adapters.adapters.heads import Head, HeadConfig
+from flax_adapters.models.model import EncoderModel, check_inputs
+
+
+@dataclasses.dataclass
+class Slot:
+    """A named adapter or head: its config, static graphdef and (mutable) parameter state."""
+
+    config: Any
+    graphdef: Any
+    params: Any
+
+    def module(self):
+        return nnx.merge(self.graphdef, self.params)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(self.params))
+
+
+def build_adapter(config: AdapterConfig, enc, seed: int = 0) -> Slot:
+    module = registry.adapter_class(config)(config, enc, rngs=nnx.Rngs(seed))
+    return Slot(config, *nnx.split(module))
+
+
+def build_head(config: HeadConfig, enc, seed: int = 0) -> Slot:
+    return Slot(config, *nnx.split(Head(config, enc.hidden_size, enc.hidden_dropout_prob, rngs=nnx.Rngs(seed))))
+
+
+class AdapterModel(EncoderModel):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.adapters: dict[str, Slot] = {}
+        self.heads: dict[str, Slot] = {}
+        self.merged: str | None = None  # name of the adapter folded into self.params, if any
+
+    # --- adapters and heads -------------------------------------------------------------------
+    def add_adapter(self, name: str, method: str | AdapterConfig = "seq_bn", *, seed: int = 0,
+                    overwrite: bool = False, **options) -> AdapterConfig:
+        """Adds a freshly initialised adapter (AdapterHub's init for the method)."""
+        self._check_new(self.adapters, name, "adapter", overwrite)
+        config = registry.make_config(method, **options)
+        self.adapters[name] = build_adapter(config, self.config, seed)
+        return config
+
+    def add_head(self, name: str, kind: str = "classification", *, seed: int = 0, overwrite: bool = False,
+                 **options) -> HeadConfig:
+        self._check_new(self.heads, name, "head", overwrite)
+        config = HeadConfig(kind=kind, **options)
+        self.heads[name] = build_head(config, self.config, seed)
+        return config
+
+    def delete_adapter(self, name: str) -> None:
+        if self.merged == name:
+            self.unmerge_adapter()
+        self._get(self.adapters, name, "adapter")
+        del self.adapters[name]
+
+    def delete_head(self, name: str) -> None:
+        self._get(self.heads, name, "head")
+        del self.heads[name]
+
+    @staticmethod
+    def _check_new(table, name, what, overwrite):
+        if not isinstance(name, str) or not name:
+            raise AdapterError(f"{what} name must be a non-empty string, got {name!r}")
+        if name in table and not overwrite:
+            raise AdapterError(f"{what} {name!r} exists; pass overwrite=True to replace it")
+
+    @staticmethod
+    def _get(table, name, what) -> Slot:
+        if name not in table:
+            raise AdapterError(f"no {what} named {name!r}; this model has {sorted(table) or 'none'}")
+        return table[name]
+
+    def adapter_module(self, name: str) -> Adapter:
+        return self._get(self.adapters, name, "adapter").module()
+
+    # --- merging (LoRA, (IA)³) ----------------------------------------------------------------
+    def merge_adapter(self, name: str) -> None:
+        """Folds a reparametrisable adapter into the base weights: inference at the bare cost."""
+        if self.merged is not None:
+            raise AdapterError(f"adapter {self.merged!r} is merged already; unmerge_adapter() first")
+        self.params = self.adapter_module(name).merge(self.params)
+        self.merged = name
+
+    def unmerge_adapter(self) -> None:
+        if self.merged is None:
+            raise AdapterError("no adapter is merged")
+        self.params = self.adapter_module(self.merged).unmerge(self.params)
+        self.merged = None
+
+    # --- the call -----------------------------------------------------------------------------
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, adapter: str | None = None,
+                 head: str | None = ..., drop_n: int = 0) -> Output:
+        """Runs the encoder with `adapter` (None: bare) and `head` (default: the adapter's name
+        when such a head exists). `drop_n` skips the adapters of layers 0…drop_n−1."""
+        ids = np.asarray(input_ids)
+        head_slot = None
+        head_name = (adapter if adapter in self.heads else None) if head is ... else head
+        if head_name is not None:
+            head_slot = self._get(self.heads, head_name, "head")
+        shape = ids.shape
+        if head_slot is not None and head_slot.config.kind == "multiple_choice":
+            # [batch, choices, length] -> [batch·choices, length]; the head folds choices back.
+            flat = lambda a: None if a is None else np.asarray(a).reshape(-1, shape[-1])
+            ids, attention_mask, token_type_ids = flat(ids), flat(attention_mask), flat(token_type_ids)
+        adapter_def = adapter_params = None
+        if adapter is not None:
+            slot = self._get(self.adapters, adapter, "adapter")
+            if self.merged not in (None, adapter):
+                raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() "
+                                   f"before running {adapter!r}")
+            if self.merged != adapter:  # a merged adapter already lives in self.params
+                adapter_def, adapter_params = slot.graphdef, slot.params
+        if not 0 <= drop_n <= self.config.num_hidden_layers:
+            raise ValueError(f"drop_n {drop_n} outside [0, {self.config.num_hidden_layers}]")
+        inputs = check_inputs(self.config, ids, attention_mask, token_type_ids)
+        return forward(self.graphdef, self.params, adapter_def, adapter_params,
+                       None if head_slot is None else head_slot.graphdef,
+                       None if head_slot is None else head_slot.params, *inputs, drop_n=drop_n)
+
+    # --- AdapterHub directories ---------------------------------------------------------------
+    def load_adapter(self, directory, name: str | None = None, *, with_head: bool = True,
+                     overwrite: bool = False) -> str:
+        """Loads a directory written by AdapterHub's `save_adapter` (or ours); returns its name."""
+        from flax_adapters.adapters import hub
+
+        return hub.load_adapter(self, directory, name, with_head=with_head, overwrite=overwrite)
+
+    def save_adapter(self, directory, name: str, *, with_head: bool = True, torch_format: bool = False) -> None:
+        """Writes `name` in AdapterHub's format (adapter.safetensors, or pytorch_adapter.bin)."""
+        from flax_adapters.adapters import hub
+
+        hub.save_adapter(self, directory, name, with_head=with_head, torch_format=torch_format)
