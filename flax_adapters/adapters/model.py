@@ -143,6 +143,53 @@ class AdapterModel(EncoderModel):
                        None if head_slot is None else head_slot.graphdef,
                        None if head_slot is None else head_slot.params, *inputs, drop_n=drop_n)
 
+    # --- multi-task inference (shared trunk; see multitask.py) ---------------------------------
+    def _task_stack(self, adapters):
+        from flax_adapters.adapters import multitask
+
+        if not adapters:
+            raise AdapterError("name at least one adapter")
+        if self.merged is not None:
+            raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() first")
+        slots = [self._get(self.adapters, a, "adapter") for a in adapters]
+        if len({s.graphdef for s in slots}) != 1:
+            odd = next(a for a, s in zip(adapters, slots) if s.graphdef != slots[0].graphdef)
+            raise AdapterError(f"adapter {odd!r} differs in method/options from {adapters[0]!r}; "
+                               "tasks run together need adapters of one structure")
+        heads = [self.heads.get(a) for a in adapters]
+        head_defs = tuple(h.graphdef for h in heads) if all(heads) else None
+        head_params = tuple(h.params for h in heads) if all(heads) else None
+        return slots[0].graphdef, multitask.stack([s.params for s in slots]), head_defs, head_params
+
+    def run_parallel(self, input_ids, attention_mask=None, token_type_ids=None, *, adapters, drop_n: int = 0):
+        """Every adapter (with its head, when all have one) on the same batch, in one pass:
+        AdapterHub's `Parallel` block. Returns one Output per adapter, in order."""
+        from flax_adapters.adapters import multitask
+
+        adapter_def, stacked, head_defs, head_params = self._task_stack(list(adapters))
+        inputs = check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        hidden, logits = multitask.parallel(self.graphdef, self.params, adapter_def, stacked, head_defs,
+                                            head_params, *inputs, drop_n=drop_n)
+        return [Output(hidden[t], None, None if logits is None else logits[t]) for t in range(len(adapters))]
+
+    def run_mixed(self, input_ids, attention_mask=None, token_type_ids=None, *, task_ids, adapters,
+                  drop_n: int = 0) -> Output:
+        """Example i runs adapter `adapters[task_ids[i]]` (and its head), all in one pass."""
+        from flax_adapters.adapters import multitask
+
+        adapter_def, stacked, head_defs, head_params = self._task_stack(list(adapters))
+        inputs = check_inputs(self.config, input_ids, attention_mask, token_type_ids)
+        task_ids = np.asarray(task_ids)
+        if task_ids.shape != inputs[0].shape[:1] or task_ids.min() < 0 or task_ids.max() >= len(adapters):
+            raise ValueError(f"task_ids must be {inputs[0].shape[0]} ints in [0, {len(adapters)}), got {task_ids}")
+        hidden, logits = multitask.mixed(self.graphdef, self.params, adapter_def, stacked, head_defs, head_params,
+                                         *inputs, jax.numpy.asarray(task_ids), drop_n=drop_n)
+        if logits is not None:  # each example keeps its own task's head (heads of one width)
+            widths = {l.shape[1:] for l in logits}
+            logits = (np.stack(logits)[task_ids, np.arange(len(task_ids))] if len(widths) == 1
+                      else [logits[t][i] for i, t in enumerate(task_ids)])
+        return Output(hidden, None, logits)
+
     # --- AdapterHub directories ---------------------------------------------------------------
     def load_adapter(self, directory, name: str | None = None, *, with_head: bool = True,
                      overwrite: bool = False) -> str:
