@@ -121,7 +121,7 @@ def _write(directory: Path, tensors: dict, safe: str, legacy: str, torch_format:
     if torch_format:
         import torch
 
-        torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, directory / legacy)
+        torch.save({k: torch.from_numpy(np.array(v, copy=True)) for k, v in tensors.items()}, directory / legacy)
     else:
         from safetensors.numpy import save_file
 

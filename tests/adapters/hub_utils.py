@@ -32,11 +32,13 @@ def hub_pair(tmp_path, adapter_config, kind="bert", head=None, randomize=True, s
     elif head == "multiple_choice":
         model.add_multiple_choice_head("a", num_choices=3)
     if randomize:
+        # (IA)³ vectors scale activations: randomise them around 1, everything else around 0.
+        is_ia3 = type(adapter_config).__name__ == "IA3Config"
         g = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if ".a." in n or n.endswith(".a") or "heads.a." in n:
-                    p.copy_(torch.randn(p.shape, generator=g) * 0.1 + (1.0 if "lora_B" in n and "ia" in str(adapter_config) else 0.0))
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.1 + (1.0 if "lora_B" in n and is_ia3 else 0.0))
     model.set_active_adapters("a")
     model.eval()
     adapter_dir = tmp_path / "adapter"
