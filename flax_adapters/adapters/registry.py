@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flax_adapters.adapters import bottleneck
+from flax_adapters.adapters import bottleneck, compacter, ia3, lora, prefix
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
 
 # name -> (Adapter subclass, default config)
@@ -25,6 +25,13 @@ def register(name: str, adapter_cls: type[Adapter], default: AdapterConfig) -> N
 
 for _name, _cfg in bottleneck.PRESETS.items():
     register(_name, bottleneck.BottleneckAdapter, _cfg)
+
+register("lora", lora.LoRAAdapter, lora.LoRAConfig())
+register("ia3", ia3.IA3Adapter, ia3.IA3Config())
+
+register("prefix_tuning", prefix.PrefixTuningAdapter, prefix.PrefixTuningConfig())
+for _name, _cfg in compacter.PRESETS.items():
+    register(_name, compacter.CompacterAdapter, _cfg)
 
 
 def make_config(method: str | AdapterConfig, **options: Any) -> AdapterConfig:
