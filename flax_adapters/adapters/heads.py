@@ -50,9 +50,11 @@ class HeadConfig:
     def to_hub(self) -> dict:
         kind = "classification" if self.kind == "regression" else self.kind
         labels = self.id2label or tuple(f"LABEL_{i}" for i in range(self.out_features if kind != "multiple_choice" else self.num_choices))
-        d = {"head_type": kind, "num_labels": self.num_labels, "layers": self.layers,
+        d = {"head_type": kind, "layers": self.layers,
              "activation_function": self.activation_function, "dropout_prob": self.dropout_prob,
              "label2id": {l: i for i, l in enumerate(labels)}}
+        if kind != "multiple_choice":  # AdapterHub's MultipleChoiceHead rejects a num_labels argument
+            d["num_labels"] = self.num_labels
         if kind != "tagging":
             d["use_pooler"] = self.use_pooler
         if kind == "classification":

@@ -1,0 +1,59 @@
+"""Timing discipline shared by the benchmark binaries in experiments/.
+
+Compile is measured apart from running (AOT `lower().compile()`), every variant is warmed up,
+and the variants of one comparison are interleaved within each repeat so machine drift hits all
+of them alike; summaries are medians, and ratios are taken between medians of the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+import jax
+
+
+def compile_timed(jitted, *args, **kwargs):
+    """(compiled executable, seconds spent tracing + lowering + compiling)."""
+    start = time.perf_counter()
+    compiled = jitted.lower(*args, **kwargs).compile()
+    return compiled, time.perf_counter() - start
+
+
+def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                progress: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+    """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each,
+    in turn; each call's result is blocked on. Returns the per-variant samples in seconds."""
+    for name, fn in variants.items():
+        for _ in range(warmup):
+            jax.block_until_ready(fn())
+    samples = {name: [] for name in variants}
+    for r in range(repeats):
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            samples[name].append(time.perf_counter() - start)
+        if progress:
+            progress(f"round {r + 1}/{repeats} done")
+    return samples
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "samples_s": samples}
+
+
+def environment() -> dict:
+    """Device, versions and thread settings, recorded beside every result."""
+    env = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
+           "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    try:
+        import torch
+
+        env.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    except ImportError:
+        env["torch"] = None
+    return env
