@@ -203,3 +203,24 @@ class AdapterModel(EncoderModel):
         from flax_adapters.adapters import hub
 
         hub.save_adapter(self, directory, name, with_head=with_head, torch_format=torch_format)
+
+    # --- AdapterFusion (fusion.py): a fusion is an adapter slot, run as model(ids, adapter=name) ----
+    def add_fusion(self, name: str, adapters, *, seed: int = 0, overwrite: bool = False, **options):
+        """Fuses bottleneck adapters of one configuration (a copy of their current weights) under
+        `name`; options are AdapterHub's AdapterFusionConfig fields (defaults: "dynamic")."""
+        from flax_adapters.adapters import fusion
+
+        self._check_new(self.adapters, name, "adapter", overwrite)
+        self.adapters[name] = fusion.build_fusion(self, list(adapters), seed=seed, **options)
+        return self.adapters[name].config
+
+    def load_adapter_fusion(self, directory, name: str | None = None, *, overwrite: bool = False) -> str:
+        """Loads AdapterHub's save_adapter_fusion output (its adapters loaded first); returns its name."""
+        from flax_adapters.adapters import fusion
+
+        return fusion.load_fusion(self, directory, name, overwrite=overwrite)
+
+    def save_adapter_fusion(self, directory, name: str, *, torch_format: bool = False) -> None:
+        from flax_adapters.adapters import fusion
+
+        fusion.save_fusion(self, directory, name, torch_format=torch_format)
