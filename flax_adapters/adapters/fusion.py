@@ -23,7 +23,6 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from flax_adapters.adapters import hub
@@ -198,28 +197,6 @@ def split_fusion(fusion: FusionAdapter):
     return nnx.split(fusion, lambda path, _: path[0] == "fusion", ...)
 
 
-def make_fusion_train_step(graphdef, fusion_def, head_def, loss: str, tx, *, drop_n: int = 0):
-    """steps.make_train_step with the sub-adapters frozen: `step(state, (base, sub_params), batch)`,
-    state.params = {'adapter': fusion params, 'head': ...}; adds regularization_loss if configured."""
-    from flax_adapters.training import steps
-
-    loss_fn = steps.make_loss_fn(graphdef, fusion_def, head_def, loss, drop_n=drop_n)
-
-    def total(trainable, frozen, batch, key):
-        full = nnx.merge_state(trainable["adapter"], frozen[1])  # frozen[1] is an argument, not differentiated
-        value, _ = loss_fn(dict(trainable, adapter=full), frozen[0], batch, key)
-        return value + regularization_loss(nnx.merge(fusion_def, full)), value
-
-    def step(state, frozen, batch):
-        key = jax.random.fold_in(state.rng, state.step)
-        (_, task), grads = jax.value_and_grad(total, has_aux=True)(state.params, frozen, batch, key)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        return (state.replace(params=optax.apply_updates(state.params, updates), opt_state=opt_state,
-                              step=state.step + 1), {"loss": task, "grad_norm": optax.global_norm(grads)})
-
-    return jax.jit(step, donate_argnums=0)
-
-
 # --- attention statistics and pruning -----------------------------------------------------------
 @functools.partial(jax.jit, static_argnames=("graphdef", "fusion_def"))
 def _attention_sums(graphdef, params, fusion_def, fusion_params, ids, mask, types):
@@ -237,13 +214,13 @@ def _attention_sums(graphdef, params, fusion_def, fusion_params, ids, mask, type
 def fusion_weights(graphdef, params, fusion: FusionAdapter, batches) -> np.ndarray:
     """Each adapter's mean fusion attention per layer over the real tokens of `batches` (dicts as
     for the training steps): [layers, N]; NaN rows for layers without fusion."""
-    from flax_adapters.training.steps import _inputs
-
     fusion_def, fusion_params = nnx.split(fusion)
     total, count = 0.0, 0.0
     for b in batches:
-        s, c = _attention_sums(graphdef, params, fusion_def, fusion_params,
-                               *_inputs({k: jnp.asarray(v) for k, v in b.items()}))
+        ids = jnp.asarray(b["input_ids"])
+        mask = jnp.asarray(b.get("attention_mask", np.ones(ids.shape, np.int32)))
+        types = jnp.asarray(b.get("token_type_ids", np.zeros(ids.shape, np.int32)))
+        s, c = _attention_sums(graphdef, params, fusion_def, fusion_params, ids, mask, types)
         total, count = total + np.asarray(s), count + float(c)
     return total / max(count, 1.0)
 

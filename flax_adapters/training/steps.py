@@ -108,11 +108,17 @@ def make_train_step(graphdef, adapter_def, head_def, loss: str, tx: optax.Gradie
     `state.params` holds 'adapter' too).
     """
     loss_fn = make_loss_fn(graphdef, adapter_def, head_def, loss, drop_n=drop_n, full_finetune=full_finetune)
+    return step_from_loss(loss_fn, tx)
 
-    def step(state: TrainState, frozen_base, batch):
+
+def step_from_loss(loss_fn: Callable, tx: optax.GradientTransformation) -> Callable:
+    """The jitted, state-donating update around `loss_fn(trainable, frozen, batch, key) -> (loss,
+    aux)`: only `trainable` (= state.params) is differentiated; metrics['loss'] is the first output."""
+
+    def step(state: TrainState, frozen, batch):
         # A fresh dropout key per step, reproducible from (seed, step) alone (resumable runs).
         key = jax.random.fold_in(state.rng, state.step)
-        (value, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen_base, batch, key)
+        (value, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": value, "grad_norm": optax.global_norm(grads)}

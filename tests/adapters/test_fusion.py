@@ -8,6 +8,7 @@ from flax import nnx
 
 import flax_adapters as fa
 from flax_adapters.adapters import AdapterError, forward, fusion
+from flax_adapters.training.fusion import make_fusion_train_step
 from tests.adapters.hub_utils import batch_for, hub_hidden
 from tests.conftest import make_hf_model
 
@@ -136,7 +137,7 @@ def test_train_fusion_only(fused):
     head = model.heads["f"]
     tx = steps.adamw(1e-2, weight_decay=0.01)
     state = steps.init_state({"adapter": fparams, "head": head.params}, tx)
-    step = fusion.make_fusion_train_step(model.graphdef, fdef, head.graphdef, "classification", tx)
+    step = make_fusion_train_step(model.graphdef, fdef, head.graphdef, "classification", tx)
     ids, mask, types = batch_for(model.config)
     batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": np.array([0, 1, 1, 0])}
     before = jax.tree.map(np.array, (fparams, subs))
