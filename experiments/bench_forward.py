@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import statistics
 import sys
 import time
 
@@ -28,6 +26,7 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
+from flax_adapters import benchmark
 from flax_adapters.models import EncoderConfig, EncoderModel
 from flax_adapters.models.model import encode
 
@@ -39,18 +38,6 @@ def make_batch(batch: int, seq_len: int, vocab: int, seed: int = 0):
     lengths = rng.integers(seq_len // 2, seq_len + 1, size=batch)
     mask = (np.arange(seq_len)[None, :] < lengths[:, None]).astype(np.int32)
     return ids * mask, mask, np.zeros_like(ids)
-
-
-def summarize(samples: list[float]) -> dict:
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "samples_s": samples}
-
-
-def environment() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
-    return {"jax_version": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
-            "cpu": cpu, "cpu_count": os.cpu_count(), "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-            "loadavg": os.getloadavg()}
 
 
 def torch_model(cfg: EncoderConfig, dtype: str):
@@ -78,7 +65,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 7, dtype: str = "flo
     cfg = EncoderConfig(num_hidden_layers=layers, compute_dtype=dtype)
     ids, mask, tt = make_batch(batch, seq_len, cfg.vocab_size)
     result = {"config": {"batch": batch, "seq_len": seq_len, "repeats": repeats, "warmup": warmup, "dtype": dtype,
-                         "layers": layers, "hidden_act": cfg.hidden_act}, "env": environment()}
+                         "layers": layers, "hidden_act": cfg.hidden_act}, "env": benchmark.environment()}
 
     model = EncoderModel.from_config(cfg, seed=0)
     jargs = tuple(jnp.asarray(a) for a in (ids, mask, tt))
@@ -103,16 +90,8 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 7, dtype: str = "flo
         variants["torch"] = lambda: tcall(*targs)
     result["torch"] = tinfo or {"skipped": "--notorch"}
 
-    for _ in range(warmup):
-        for fn in variants.values():
-            fn()
-    samples = {name: [] for name in variants}
-    for _ in range(repeats):  # interleaved: jax, torch, jax, torch, ...
-        for name, fn in variants.items():
-            t = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - t)
-    result["timings"] = {name: summarize(s) for name, s in samples.items()}
+    samples = benchmark.interleaved(variants, repeats, warmup)  # jax, torch, jax, torch, ...
+    result["timings"] = {name: benchmark.summary(s) for name, s in samples.items()}
     if "torch" in samples:
         result["torch_over_jax_median"] = result["timings"]["torch"]["median_s"] / result["timings"]["jax"]["median_s"]
     result["env"]["loadavg_after"] = os.getloadavg()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -30,6 +29,7 @@ from absl import app, flags
 from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
+from flax_adapters import benchmark  # noqa: E402
 from flax_adapters.models import Encoder, EncoderConfig  # noqa: E402
 
 
@@ -106,14 +106,8 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 5, dtype: str = "flo
             b = (b[0], b[1]["layers"]["query"]["kernel"][...][0])
         result[f"max_abs_diff_{w}"] = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(a, b))
     del outs
-    samples = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            t = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - t)
-    result["timings"] = {n: {"median_s": statistics.median(s), "min_s": min(s), "samples_s": s}
-                         for n, s in samples.items()}
+    samples = benchmark.interleaved(calls, repeats, warmup=0)  # warmed up above
+    result["timings"] = {n: benchmark.summary(s) for n, s in samples.items()}
     for w in workloads:
         t = result["timings"]
         result[f"scan_over_loop_median_{w}"] = t[f"scan_{w}"]["median_s"] / t[f"loop_{w}"]["median_s"]

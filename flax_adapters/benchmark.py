@@ -47,9 +47,12 @@ def summary(samples: list[float]) -> dict:
 
 def environment() -> dict:
     """Device, versions and thread settings, recorded beside every result."""
-    env = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-           "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
-           "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
+    env = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+           "cpu_count": os.cpu_count(), "loadavg": os.getloadavg(), "jax": jax.__version__,
+           "devices": [str(d) for d in jax.devices()], "xla_flags": os.environ.get("XLA_FLAGS", "")}
     try:
         import torch
 
