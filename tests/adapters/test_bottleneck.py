@@ -90,3 +90,28 @@ def test_errors(tiny_checkpoint, tmp_path):
     with pytest.raises(AdapterError, match="no adapter named 'y'"):
         model(np.ones((1, 3), int), adapter="y")
     assert "x" in model.adapters  # a failed call loses nothing
+
+
+def test_adapter_directory_for_another_base_model_is_refused(tmp_path):
+    from flax_adapters.models import EncoderConfig
+
+    small = EncoderConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=40, max_position_embeddings=32)
+    source = fa.AdapterModel.from_config(small)
+    source.add_adapter("a", "seq_bn", reduction_factor=4)
+    source.add_adapter("l", "lora", intermediate_lora=True)
+    source.save_adapter(tmp_path / "a", "a")
+    source.save_adapter(tmp_path / "l", "l")
+    wider = fa.AdapterModel.from_config(small.replace(hidden_size=48))
+    with pytest.raises(AdapterError, match="made for a model with hidden_size 32, this model has 48"):
+        wider.load_adapter(tmp_path / "a")
+    roberta = fa.AdapterModel.from_config(small.replace(model_type="roberta", pad_token_id=1))
+    with pytest.raises(AdapterError, match="made for model_type 'bert', this model is 'roberta'"):
+        roberta.load_adapter(tmp_path / "a")
+    other_ffn = fa.AdapterModel.from_config(small.replace(intermediate_size=64))
+    with pytest.raises(AdapterError, match=r"intermediate\.dense\.loras\.l\.lora_B' has shape"):
+        other_ffn.load_adapter(tmp_path / "l")
+    deeper = fa.AdapterModel.from_config(small.replace(num_hidden_layers=3))
+    with pytest.raises(AdapterError, match=r"missing tensor 'bert\.encoder\.layer\.2\."):
+        deeper.load_adapter(tmp_path / "a")
+    assert not wider.adapters and not other_ffn.adapters and not deeper.adapters  # nothing half-loaded
