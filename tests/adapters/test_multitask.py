@@ -11,11 +11,15 @@ CFG = EncoderConfig(vocab_size=60, hidden_size=32, num_hidden_layers=4, num_atte
 TASKS = ["t0", "t1", "t2"]
 
 
-@pytest.fixture(scope="module")
-def model():
+METHODS = {"seq_bn": dict(reduction_factor=4, init_weights="houlsby"),
+           "lora": dict(init_weights="bert", intermediate_lora=True)}  # "bert": B != 0, so LoRA acts
+
+
+@pytest.fixture(scope="module", params=list(METHODS))
+def model(request):
     m = AdapterModel.from_config(CFG, seed=0)
     for i, t in enumerate(TASKS):
-        m.add_adapter(t, "seq_bn", reduction_factor=4, init_weights="houlsby", seed=10 + i)
+        m.add_adapter(t, request.param, seed=10 + i, **METHODS[request.param])
         m.add_head(t, "classification", num_labels=3, seed=20 + i)
     return m
 
