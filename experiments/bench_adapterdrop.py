@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 
 import jax
@@ -119,9 +117,7 @@ def main(argv):
     del argv
     result = run(FLAGS.batch, FLAGS.seq_len, FLAGS.layers, FLAGS.repeats, [int(t) for t in FLAGS.tasks],
                  [int(n) for n in FLAGS.drops])
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out, "w") as f:
-        json.dump(result, f, indent=2, default=str)
+    benchmark.write_json(FLAGS.out, result)
     print("train  n: " + "  ".join(f"{n}:{r['speedup_vs_n0']:.2f}x" for n, r in result["train"].items()))
     print(f"robust expected speed-up: {result['robust_expected_speedup']['value']:.2f}x")
     for N, row in result["parallel"].items():

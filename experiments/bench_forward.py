@@ -15,7 +15,6 @@ JSON reports every sample, the median and min per variant, and torch_median / ja
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -95,10 +94,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 7, dtype: str = "flo
     if "torch" in samples:
         result["torch_over_jax_median"] = result["timings"]["torch"]["median_s"] / result["timings"]["jax"]["median_s"]
     result["env"]["loadavg_after"] = os.getloadavg()
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2)
+    benchmark.write_json(out, result)
     return result
 
 

@@ -17,7 +17,6 @@ and min, the scan/loop ratios and the max |loop - scan| output difference.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -85,9 +84,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 5, dtype: str = "flo
     params = {"loop": loop_params, "scan": scan_params}
     fns = {k: f for k, f in make_fns(loop_gd, scan_gds).items() if k.split("_")[1] in workloads}
     result = {"config": {"batch": batch, "seq_len": seq_len, "repeats": repeats, "dtype": dtype, "layers": layers},
-              "env": {"jax_version": jax.__version__, "devices": [str(d) for d in jax.devices()],
-                      "cpu_count": os.cpu_count(), "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-                      "loadavg": os.getloadavg()}, "compile": {}}
+              "env": benchmark.environment(), "compile": {}}
     calls, outs = {}, {}
     for name, fn in fns.items():
         p = params[name.split("_")[0]]
@@ -114,10 +111,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 5, dtype: str = "flo
         c = result["compile"]
         result[f"scan_over_loop_compile_{w}"] = c[f"scan_{w}"]["compile_s"] / c[f"loop_{w}"]["compile_s"]
     result["env"]["loadavg_after"] = os.getloadavg()
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2)
+    benchmark.write_json(out, result)
     return result
 
 

@@ -11,8 +11,6 @@ ids with a padded mask, classification head.
 
 from __future__ import annotations
 
-import json
-import os
 
 import jax
 import numpy as np
@@ -113,9 +111,7 @@ def run(batch=32, seq_len=128, layers=12, repeats=3, methods=DEFAULT_METHODS) ->
 def main(argv):
     del argv
     result = run(FLAGS.batch, FLAGS.seq_len, FLAGS.layers, FLAGS.repeats, FLAGS.methods)
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-    with open(FLAGS.out, "w") as f:
-        json.dump(result, f, indent=2)
+    benchmark.write_json(FLAGS.out, result)
     print(f"{'method':16s} {'train s':>8s} {'vs full':>8s} {'FLOP ratio':>10s} {'infer s':>8s} {'overhead':>9s}")
     t, i = result["train"], result["infer"]
     print(f"{'full':16s} {t['full']['median_s']:8.3f} {1:8.2f} {1:10.2f} {i['bare']['median_s']:8.3f} {0:9.1%}")

@@ -7,6 +7,7 @@ of them alike; summaries are medians, and ratios are taken between medians of th
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -60,3 +61,11 @@ def environment() -> dict:
     except ImportError:
         env["torch"] = None
     return env
+
+
+def write_json(path: str | None, result: dict) -> None:
+    """Writes a benchmark's result (creating folders); None writes nothing."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2, default=str)

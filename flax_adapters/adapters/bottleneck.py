@@ -12,7 +12,6 @@ pre_forward / forward / post_forward so its checkpoints reproduce exactly.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import jax

@@ -125,7 +125,7 @@ def state_from_tensors(cfg: EncoderConfig, tensors: Mapping[str, np.ndarray],
     if unexpected:
         raise CheckpointError(f"unexpected tensor {unexpected[0]!r}" +
                               (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else "") +
-                              f": the checkpoint has more layers or modules than config.json describes")
+                              ": the checkpoint has more layers or modules than config.json describes")
     for path, value in values.items():
         flat[path] = flat[path].replace(value)
     return graphdef, nnx.from_flat_state(flat)
