@@ -1,10 +1,12 @@
 """Smoke run: a 2-layer, 64-wide random encoder (MiniLM's tokenizer) on 512 SST-2 sentences.
 
 Exercises the whole training path — data, tokenisation cache, steps, evaluation, early stopping,
-checkpoints, summary — in well under a minute on a laptop CPU. The argument is the method.
+checkpoints, summary — in well under a minute on a laptop CPU. The argument is the method
+(full fine-tuning by default: adapters on a random frozen encoder barely learn, which is fine
+for exercising the code but says nothing about learning).
 
-    python experiments/train.py --config=configs/smoke.py --workdir=/tmp/smoke            # seq_bn
-    python experiments/train.py --config=configs/smoke.py:full --workdir=/tmp/smoke_full
+    python experiments/train.py --config=configs/smoke.py --workdir=/tmp/smoke            # full FT
+    python experiments/train.py --config=configs/smoke.py:seq_bn --workdir=/tmp/smoke_pfeiffer
     python experiments/train.py --config=configs/smoke.py:lora --workdir=/tmp/smoke_lora \
         --config.data.data_dir=../shared/data/glue
 """
@@ -17,7 +19,7 @@ from flax_adapters.training.config import default_config
 SHARED_GLUE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "glue")
 
 
-def get_config(arg: str = "seq_bn"):
+def get_config(arg: str = "full"):
     c = default_config()
     c.model.name_or_path = "all-MiniLM-L6-v2"   # for its tokenizer and config; weights are random
     c.model.random_init = True
@@ -32,7 +34,7 @@ def get_config(arg: str = "seq_bn"):
     c.optim.warmup_steps = 10
     c.batch_size = 16
     c.eval_batch_size = 64
-    c.num_epochs = 3
+    c.num_epochs = 5
     c.eval_every = 16
     c.log_every = 4
     c.patience = 3

@@ -1,0 +1,238 @@
+"""The training loop: steps, periodic evaluation, early stopping, resumable checkpoints, summary.
+
+    summary = train(from_config_dict(get_config("smoke")), "/tmp/run")
+
+A run lives in its workdir: `config.json` (the frozen config; a resumed run must match it),
+`checkpoints/<step>` (orbax: train state, best trainable params, the meta record), `metrics.jsonl`,
+`summary.json`, and for adapter runs `adapter/` in AdapterHub format. Everything that decides the
+future of a run — parameters, optimiser moments, step, RNG key, best-so-far, patience counter,
+time accounts — is in the checkpoint, and batches and dropout keys are functions of (seed, step),
+so a run killed at any moment and restarted continues to the losses it would have had.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from flax_adapters.data import Batcher, compute_metrics, encode, load_examples
+from flax_adapters.training import tracking
+from flax_adapters.training.build import Setup, build, make_steps
+from flax_adapters.training.checkpoint import Checkpointer
+from flax_adapters.training.config import FULL, FUSION, TrainConfig, from_config_dict
+from flax_adapters.training.optim import make_optimizer
+from flax_adapters.training.steps import init_state
+
+
+class DivergedError(RuntimeError):
+    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split: str | None = None):
+    """(train Batcher, eval Batcher) of the setup's task; `data_dir`/`split` override the config's."""
+    cfg, task = setup.cfg, setup.task
+    tokenizer = setup.model.tokenizer()
+    data_dir = cfg.data.data_dir if data_dir is None else data_dir
+
+    def batcher(split_name, limit, **kw):
+        examples = load_examples(task, split_name, data_dir=data_dir, language=cfg.data.language)
+        if limit and limit < len(examples):
+            # A seeded subset, not the first rows: GLUE files are often sorted by source or label.
+            examples = examples.select(np.sort(np.random.default_rng(cfg.seed).permutation(len(examples))[:limit]))
+        return Batcher(encode(examples, tokenizer, cfg.data.max_length, cache_dir=cache_dir), **kw)
+
+    train = batcher("train", cfg.data.max_train_examples, batch_size=cfg.batch_size, seed=cfg.seed,
+                    group_by_length=cfg.data.group_by_length, pad_id=setup.model.config.pad_token_id)
+    evaluation = batcher(split or cfg.data.eval_split, cfg.data.max_eval_examples, batch_size=cfg.eval_batch_size,
+                         shuffle=False, drop_last=False, pad_id=setup.model.config.pad_token_id)
+    return train, evaluation
+
+
+def evaluate(setup: Setup, eval_step, params, batches: Batcher) -> dict[str, float]:
+    """Dev metrics of `params` (+ 'loss', computed on the host from the kept rows' logits)."""
+    logits, labels = [], []
+    for batch in batches.eval_batches():
+        keep = np.asarray(batch.pop("example_mask"))
+        y = batch.pop("labels")
+        logits.append(np.asarray(eval_step(params, batch)["logits"], np.float64)[keep])
+        labels.append(np.asarray(y)[keep])
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    metrics = compute_metrics(setup.task, logits, labels)
+    if setup.task.kind == "regression":
+        metrics["loss"] = float(np.mean((logits.reshape(-1) - labels) ** 2))
+    else:
+        shifted = logits - logits.max(-1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        metrics["loss"] = float(-logp[np.arange(len(labels)), labels.astype(int)].mean())
+    return metrics
+
+
+def _fresh_meta() -> dict:
+    # float32/int32 arrays: what orbax stores without x64 (seconds to 1e-7 relative is plenty).
+    meta = {k: np.zeros((), np.float32) for k in tracking.ACCOUNTS}
+    meta.update(best_metric=np.full((), -np.inf, np.float32), best_step=np.full((), -1, np.int32),
+                bad_evals=np.zeros((), np.int32), time_to_best=np.zeros((), np.float32),
+                train_to_best=np.zeros((), np.float32))
+    return meta
+
+
+def _check_config(cfg: TrainConfig, workdir: Path) -> None:
+    path = workdir / "config.json"
+    current = dataclasses.asdict(cfg)
+    if path.exists():
+        stored = json.loads(path.read_text())
+        canon = lambda d: json.loads(json.dumps(d))
+        if canon(stored) != canon(current):
+            diff = sorted(k for k in set(stored) | set(current) if canon(stored.get(k)) != canon(current.get(k)))
+            raise ValueError(f"{workdir} holds a run with a different config (differs in: {', '.join(diff)}); "
+                             "resume with the same config or use a new --workdir")
+    else:
+        tracking.write_json(path, current)
+
+
+def train(cfg: TrainConfig, workdir: str | Path) -> dict:
+    """Trains (or resumes) the run of `cfg` in `workdir`; returns the summary also written there."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    _check_config(cfg, workdir)
+    clock = tracking.Clock()
+    setup = build(cfg)
+    train_data, eval_data = load_data(setup, Path(cfg.data.cache_dir or workdir / "cache"))
+    per_epoch = train_data.steps_per_epoch
+    total = cfg.max_steps or cfg.num_epochs * per_epoch
+    eval_every = cfg.eval_every or per_epoch
+    ckpt_every = cfg.checkpoint_every or eval_every
+    tx, lr = make_optimizer(cfg.optim, total, setup.trainable)
+    train_step, eval_step = make_steps(setup, tx)
+    state = init_state(setup.trainable, tx, cfg.seed)
+    tree = {"state": state, "best": jax.tree.map(jnp.copy, state.params), "meta": _fresh_meta()}
+
+    ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=cfg.keep_checkpoints)
+    if ckpt.latest_step() is not None:
+        tree = ckpt.restore(jax.eval_shape(lambda: tree))
+        logging.info("resumed %s from step %d", workdir, int(tree["state"].step))
+    state, best, meta = tree["state"], tree["best"], {k: np.asarray(v) for k, v in tree["meta"].items()}
+    clock = tracking.Clock({a: float(meta[a]) for a in tracking.ACCOUNTS})
+    start = int(state.step)
+    log = tracking.MetricsLog(workdir / "metrics.jsonl", start)
+
+    def save(step):
+        if ckpt.latest_step() == step:  # already saved at this step (evaluation + end of run)
+            return
+        clock.start("other")
+        meta.update({a: np.float32(s) for a, s in clock.seconds.items()})
+        ckpt.save(step, {"state": state, "best": best, "meta": meta})
+
+    seen, window, step_times = set(), [], []
+    status, step = "completed", start
+    try:
+        for step in range(start + 1, total + 1):
+            batch = train_data.batch(step - 1)
+            drop_n = train_step.draw(step - 1) if hasattr(train_step, "draw") else setup.eval_drop_n
+            signature = (batch["input_ids"].shape, drop_n)
+            t0 = clock.start("train" if signature in seen else "compile")
+            state, metrics = train_step(state, setup.frozen, batch)
+            loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])  # waits for the step
+            dt = clock.start("other") - t0
+            if signature in seen:
+                step_times.append(dt)
+            seen.add(signature)
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                status = "diverged"
+                raise DivergedError(f"loss {loss} / grad norm {grad_norm} at step {step}; stopped, the last good "
+                                    f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+            window.append(loss)
+            if step % cfg.log_every == 0 or step == total:
+                step_s = float(np.median(step_times[-cfg.log_every:])) if step_times else dt
+                log.write({"step": step, "kind": "train", "loss": float(np.mean(window)), "grad_norm": grad_norm,
+                           "lr": float(lr(step - 1)), "drop_n": drop_n, "step_s": step_s,
+                           "elapsed_s": clock.elapsed})
+                tracking.progress(step, total, float(np.mean(window)), step_s, cfg.batch_size)
+                window = []
+            if step % eval_every == 0 or step == total:
+                clock.start("eval")
+                scores = evaluate(setup, eval_step, state.params, eval_data)
+                clock.start("other")
+                value = scores[setup.task.main_metric]
+                if value > meta["best_metric"]:
+                    best = jax.tree.map(jnp.copy, state.params)
+                    meta.update(best_metric=np.float32(value), best_step=np.int32(step), bad_evals=np.int32(0),
+                                time_to_best=np.float32(clock.elapsed), train_to_best=np.float32(clock.seconds["train"]))
+                else:
+                    meta["bad_evals"] = np.int32(meta["bad_evals"] + 1)
+                log.write({"step": step, "kind": "eval", **scores, "elapsed_s": clock.elapsed})
+                logging.info("eval at step %d: %s (best %.4f at %d)", step, scores, meta["best_metric"], meta["best_step"])
+            if step % ckpt_every == 0 or step == total:
+                save(step)
+            if cfg.patience and meta["bad_evals"] >= cfg.patience:
+                status = "early_stopped"
+                save(step)
+                break
+    finally:
+        ckpt.close()
+    summary = _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckpt, log.path)
+    _export(setup, best, workdir)
+    tracking.write_json(workdir / "summary.json", summary)
+    return summary
+
+
+def _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckpt, log_path) -> dict:
+    cfg = setup.cfg
+    evals = [r for r in tracking.MetricsLog.read(log_path) if r["kind"] == "eval"]
+    best_scores = next((r for r in evals if r["step"] == int(meta["best_step"])), {})
+    median = float(np.median(step_times)) if step_times else None
+    latest = ckpt.latest_step()
+    return {
+        "status": status, "task": setup.task.name, "method": cfg.method.name, "drop": cfg.method.drop,
+        "steps": step, "total_steps": total, "steps_per_epoch": per_epoch, "batch_size": cfg.batch_size,
+        "main_metric": setup.task.main_metric, "best": {k: v for k, v in best_scores.items() if k not in ("kind",)},
+        "best_step": int(meta["best_step"]), "best_epoch": int(meta["best_step"]) / per_epoch,
+        "time_to_best_s": float(meta["time_to_best"]), "train_time_to_best_s": float(meta["train_to_best"]),
+        "time_to_stop_s": clock.elapsed, "seconds": dict(clock.seconds),
+        "step_time_median_s": median, "examples_per_s": cfg.batch_size / median if median else None,
+        "trainable_params": tracking.num_params(setup.trainable),
+        # Everything the served model holds: base, the trained parts and (fusion) the frozen sub-adapters.
+        "total_params": tracking.num_params(setup.model.params) + tracking.num_params(
+            {k: v for k, v in setup.trainable.items() if k != "base"})
+        + (tracking.num_params(setup.frozen[1]) if cfg.method.name == FUSION else 0),
+        "checkpoint_bytes": tracking.directory_bytes(Path(ckpt.directory) / str(latest)) if latest is not None else 0,
+        **tracking.peak_memory(),
+    }
+
+
+def _export(setup: Setup, best: dict, workdir: Path) -> None:
+    """Writes the best adapter (+ head) in AdapterHub format, for fusion and add-a-task runs."""
+    if setup.cfg.method.name in (FULL, FUSION):
+        return
+    model, name = setup.model, setup.task.name
+    model.adapters[name].params = best["adapter"]
+    model.heads[name].params = best["head"]
+    model.save_adapter(workdir / "adapter", name, with_head=True)
+
+
+def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[Setup, dict]:
+    """(setup, best trainable params) of a finished or interrupted run in `workdir`."""
+    workdir = Path(workdir)
+    cfg = cfg or from_config_dict(json.loads((workdir / "config.json").read_text()))
+    setup = build(cfg)
+    tx, _ = make_optimizer(cfg.optim, max(cfg.max_steps, 1), setup.trainable)
+    state = init_state(setup.trainable, tx, cfg.seed)
+    target = {"state": state, "best": state.params, "meta": _fresh_meta()}
+    with Checkpointer(workdir / "checkpoints") as ckpt:
+        tree = ckpt.restore(jax.eval_shape(lambda: target))
+    return setup, tree["best"]
+
+
+def evaluate_run(workdir: str | Path, data_dir: str | None = None, split: str = "validation") -> dict[str, float]:
+    """Scores a saved run's best parameters on `split` of `data_dir` (GLUE/XTREME layout)."""
+    setup, best = restore_best(workdir)
+    _, eval_step = make_steps(setup, make_optimizer(setup.cfg.optim, 1, setup.trainable)[0])
+    _, batches = load_data(setup, Path(workdir) / "cache", data_dir=data_dir, split=split)
+    return evaluate(setup, eval_step, best, batches)
