@@ -1,6 +1,7 @@
 """flax-adapters: adapters and AdapterDrop for BERT-family encoders in JAX/Flax NNX."""
 
-from flax_adapters.adapters import AdapterConfig, AdapterError, AdapterModel, HeadConfig
+from flax_adapters.adapters import (AdapterConfig, AdapterError, AdapterModel, BatchSplit, Fuse, HeadConfig,
+                                    Parallel, Stack)
 from flax_adapters.models import CheckpointError, EncoderConfig, EncoderModel, LayerHooks
 
 
@@ -12,6 +13,6 @@ def from_pretrained(name_or_path, **options) -> AdapterModel:
     return AdapterModel.from_pretrained(name_or_path, **options)
 
 
-__all__ = ["AdapterConfig", "AdapterError", "AdapterModel", "CheckpointError", "EncoderConfig", "EncoderModel",
-           "HeadConfig", "LayerHooks", "from_pretrained"]
+__all__ = ["AdapterConfig", "AdapterError", "AdapterModel", "BatchSplit", "CheckpointError", "EncoderConfig",
+           "EncoderModel", "Fuse", "HeadConfig", "LayerHooks", "Parallel", "Stack", "from_pretrained"]
 __version__ = "0.1.0"

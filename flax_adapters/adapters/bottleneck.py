@@ -3,8 +3,8 @@
 
 At a hooked sub-layer with output s, residual input x and pretrained LayerNorm LN (papers.md §3):
   sequential: h = LN(s + x) if original_ln_before else s;  residual = s if residual_before_ln
-              else h;  y = LN(A(h)·scale + residual + x)            (original_ln_after)
-  parallel:   y = LN(s + A(x)·scale + x)
+              else h;  y = LN(A(h)·scale + residual + x)   (original_ln_after; else A(h)·scale + residual)
+  parallel:   y = LN(s + A(x)·scale + x)                    (original_ln_after; else s + A(x)·scale)
 with A(u) = up(f(down(ln_before(u)))), optional ln_after. This mirrors AdapterHub's
 pre_forward / forward / post_forward so its checkpoints reproduce exactly.
 """
@@ -131,24 +131,38 @@ class Block(nnx.Module):
         scale = self.scale[...] if isinstance(self.scale, nnx.Param) else self.scale
         return self.dropout(up * scale, deterministic=rngs is None, rngs=rngs)
 
-    def __call__(self, s, x, ln, rngs=None):
+    # AdapterHub splits an adapter at a sub-layer into pre_forward + forward (`run` here) and
+    # post_forward (`post`); composition.Stack chains several `run`s and ends with the last `post`.
+    def pre(self, s, x, ln):
+        """AdapterHub's pre_forward: (adapter input, adapter residual) from the incoming state s."""
         cfg = self.cfg
-        if cfg.is_parallel:  # ParallelAdapter: A(x), then + s, then LN(· + x)
-            out = self.bottleneck(x, rngs)
-            if self.ln_after is not None:
-                out = self.ln_after(out)
+        if cfg.is_parallel:  # ParallelAdapter reads the sub-layer input x, whatever came before
+            return x, x
+        h = ln(s + x) if cfg.original_ln_before else s
+        return h, (s if cfg.residual_before_ln else h)
+
+    def run(self, s, x, ln, rngs=None):
+        """pre_forward + forward: the adapter's output before the sub-layer's residual and LN."""
+        cfg = self.cfg
+        h, residual = self.pre(s, x, ln)
+        out = self.bottleneck(h, rngs)
+        if cfg.is_parallel:
+            return out if self.ln_after is None else self.ln_after(out)
+        if cfg.adapter_residual_before_ln:
+            out = out + residual
+        if self.ln_after is not None:
+            out = self.ln_after(out)
+        return out if cfg.adapter_residual_before_ln else out + residual
+
+    def post(self, out, s, x, ln):
+        """AdapterHub's post_forward; s is the sub-layer output (a parallel adapter adds it back).
+        Without original_ln_after AdapterHub adds no residual x either."""
+        if self.cfg.is_parallel:
             out = out + s
-        else:
-            h = ln(s + x) if cfg.original_ln_before else s
-            residual = s if cfg.residual_before_ln else h
-            out = self.bottleneck(h, rngs)
-            if cfg.adapter_residual_before_ln:
-                out = out + residual
-            if self.ln_after is not None:
-                out = self.ln_after(out)
-            if not cfg.adapter_residual_before_ln:
-                out = out + residual
-        return ln(out + x) if cfg.original_ln_after else out + x
+        return ln(out + x) if self.cfg.original_ln_after else out
+
+    def __call__(self, s, x, ln, rngs=None):
+        return self.post(self.run(s, x, ln, rngs), s, x, ln)
 
     def hub_rows(self, prefix: str):
         """(our sub-path, hub name) rows of this block; `prefix` is its AdapterHub module path."""
@@ -182,6 +196,11 @@ class BottleneckHooks(LayerHooks):
     def sublayer(self, name, s, x, ln):
         block = self.blocks.get(name)
         return ln(s + x) if block is None else block(s, x, ln, self.rngs)
+
+    def stack_sublayer(self, name):
+        """(run, post) of this sub-layer's block for composition.Stack; None where there is none."""
+        block = self.blocks.get(name)
+        return None if block is None else (lambda s, x, ln: block.run(s, x, ln, self.rngs), block.post)
 
 
 class BottleneckLayer(nnx.Module):

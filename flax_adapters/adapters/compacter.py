@@ -166,8 +166,11 @@ class CompacterBlock(Block):
         del init  # PHM layers have their own init; AdapterHub's 'bert' init skips them
         return PHMLinear(self.cfg, n_in, n_out, rngs=rngs)
 
+    def run(self, s, x, ln, rngs=None, rule=None):
+        return Block.run(_WithRule(self, rule), s, x, ln, rngs)
+
     def __call__(self, s, x, ln, rngs=None, rule=None):
-        return Block.__call__(_WithRule(self, rule), s, x, ln, rngs)
+        return self.post(self.run(s, x, ln, rngs, rule), s, x, ln)
 
     def projection_rows(self, path, prefix):
         return getattr(self, path[0]).hub_rows(path, prefix)
@@ -181,6 +184,10 @@ class CompacterHooks(BottleneckHooks):
     def sublayer(self, name, s, x, ln):
         block = self.blocks.get(name)
         return ln(s + x) if block is None else block(s, x, ln, self.rngs, self.rule)
+
+    def stack_sublayer(self, name):
+        block = self.blocks.get(name)
+        return None if block is None else (lambda s, x, ln: block.run(s, x, ln, self.rngs, self.rule), block.post)
 
 
 class CompacterAdapter(BottleneckAdapter):

@@ -4,7 +4,8 @@
 what training steps differentiate (w.r.t. the adapter and head states only, so XLA never forms
 frozen weight-gradients). `forward` is its jitted form: graphdefs and `drop_n` are static, every
 state is a pytree argument, so switching between adapters of the same structure does not retrace.
-`drop_n` is static AdapterDrop: the adapters of layers 0…drop_n−1 are skipped.
+`drop_n` is static AdapterDrop: the adapters of layers 0…drop_n−1 are skipped. A tuple of adapter
+graphdefs (with a tuple of states) is a composition.Stack of those adapters.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import functools
 import flax.struct
 import jax
 from flax import nnx
+
+from flax_adapters.adapters.composition import stack_hooks
 
 
 @flax.struct.dataclass
@@ -27,6 +30,8 @@ def adapter_hooks(adapter_def, adapter_params, num_layers: int, drop_n: int = 0,
     """Per-layer hooks of an adapter, with the first `drop_n` layers dropped (AdapterDrop)."""
     if adapter_def is None:
         return None
+    if isinstance(adapter_def, tuple):  # composition.Stack: the adapters' hooks chained per layer
+        return stack_hooks([adapter_hooks(d, p, num_layers, drop_n, rngs) for d, p in zip(adapter_def, adapter_params)])
     hooks = list(nnx.merge(adapter_def, adapter_params).layer_hooks(rngs))
     if len(hooks) != num_layers:
         raise ValueError(f"adapter yields {len(hooks)} layer hooks for a {num_layers}-layer encoder")

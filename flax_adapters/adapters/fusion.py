@@ -5,7 +5,7 @@ A_j of one configuration and a `Fusion` (query Q, key K, value V) compute
   h = LN(s + x) if original_ln_before else s;   residual = s if residual_before_ln else h
   u_j = A_j(h)  (scaled up-projection: no residual, no dropout — AdapterHub's `bottleneck_up`)
   p = softmax_j(Q(q) · K(u_j)),  q = s if query_before_ln else h;   c = Σ_j p_j V(u_j) + residual
-  y = LN(c + x) if original_ln_after else c + x
+  y = LN(c + x) if original_ln_after else c          (AdapterHub's post_forward)
 `FusionAdapter` is an ordinary Adapter (AdapterDrop's `drop_n`, jitted calls and training apply)
 holding copies of its sub-adapters; `prune` keeps static per-layer top-k index lists, so a pruned
 layer computes only k bottlenecks.
@@ -116,14 +116,22 @@ class FusionHooks(LayerHooks):
         self.blocks, self.fusions, self.rngs, self.probs = blocks, fusions, rngs, {}
 
     def sublayer(self, name, s, x, ln):
+        step = self.stack_sublayer(name)
+        return ln(s + x) if step is None else step[1](step[0](s, x, ln), s, x, ln)
+
+    def stack_sublayer(self, name):
+        """(run, post) as a bottleneck block gives them, so a fusion can sit in composition.Stack."""
         if (fusion := self.fusions.get(name)) is None:
-            return ln(s + x)
-        a = fusion.cfg.adapter_config  # pre/post_forward of the (identically configured) last adapter
-        h = ln(s + x) if a.original_ln_before else s
-        residual = s if a.residual_before_ln else h
-        ups = jnp.stack([b.bottleneck(h, None) for b in self.blocks[name]], axis=2)
-        out, self.probs[name] = fusion(s if fusion.cfg.query_before_ln else h, ups, residual, self.rngs)
-        return ln(out + x) if a.original_ln_after else out + x
+            return None
+        blocks = self.blocks[name]  # identically configured: the last one's pre/post_forward decide
+
+        def run(s, x, ln):
+            h, residual = blocks[-1].pre(s, x, ln)
+            ups = jnp.stack([b.bottleneck(h, None) for b in blocks], axis=2)
+            out, self.probs[name] = fusion(s if fusion.cfg.query_before_ln else h, ups, residual, self.rngs)
+            return out
+
+        return run, blocks[-1].post
 
 
 class FusionAdapter(Adapter):

@@ -60,6 +60,13 @@ class IA3Projection(nnx.Module):
         del x, rngs
         return y * self.vector().astype(y.dtype)
 
+    def chain(self, hidden, x, rngs):  # AdapterHub's IA3.forward: stacked scales multiply
+        del x, rngs
+        return self.vector() if hidden is None else hidden * self.vector()
+
+    def com(self, y, hidden):
+        return y * hidden.astype(y.dtype)
+
     # The scale multiplies the whole output, bias included, so both are folded. (AdapterHub's own
     # merge scales only the weight, which changes the output when the bias is non-zero.)
     def merge(self, kernel, bias):

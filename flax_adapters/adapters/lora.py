@@ -104,10 +104,22 @@ class LoRAProjection(nnx.Module):
         self.scaling = cfg.alpha / cfg.r
         self.dropout = nnx.Dropout(cfg.dropout)
 
+    # AdapterHub's split, which composition.Stack chains: `chain` is LoRA.forward (the update from
+    # the previous stacked update, or from x when first), `com` adds the last one to the output.
+    def chain(self, hidden, x, rngs):
+        u = x if hidden is None else hidden
+        if u.shape[-1] != self.lora_A.shape[0]:
+            raise AdapterError(f"Stack feeds a LoRA's update into the next LoRA (as AdapterHub does): a "
+                               f"{self.lora_A.shape[0]}-input LoRA cannot take a {u.shape[-1]}-wide update")
+        # Same order as AdapterHub: (dropout(u) @ Aᵀ @ Bᵀ) · scaling.
+        h = self.dropout(u, deterministic=rngs is None, rngs=rngs)
+        return (h @ self.lora_A[...]) @ self.lora_B[...] * self.scaling
+
+    def com(self, y, hidden):
+        return y + hidden.astype(y.dtype)
+
     def __call__(self, x, y, rngs):
-        # Same order as AdapterHub: (dropout(x) @ Aᵀ @ Bᵀ) · scaling, added to the layer's output.
-        h = self.dropout(x, deterministic=rngs is None, rngs=rngs)
-        return y + ((h @ self.lora_A[...]) @ self.lora_B[...] * self.scaling).astype(y.dtype)
+        return self.com(y, self.chain(None, x, rngs))
 
     def merge(self, kernel, bias):
         return kernel + self.lora_A[...] @ self.lora_B[...] * self.scaling, bias
@@ -129,6 +141,11 @@ class LoRAHooks(LayerHooks):
         y = dense(x)
         proj = self.projections.get(name)
         return y if proj is None else proj(x, y, self.rngs)
+
+    def stack_project(self, name):
+        """(chain, com) of this dense layer's projection for composition.Stack; None if unadapted."""
+        proj = self.projections.get(name)
+        return None if proj is None else (lambda hidden, x: proj.chain(hidden, x, self.rngs), proj.com)
 
 
 class LoRALayer(nnx.Module):

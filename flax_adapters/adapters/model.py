@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from flax_adapters.adapters import registry
+from flax_adapters.adapters import composition, registry
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
 from flax_adapters.adapters.functional import Output, forward
 from flax_adapters.adapters.heads import Head, HeadConfig
@@ -114,13 +114,34 @@ class AdapterModel(EncoderModel):
         self.merged = None
 
     # --- the call -----------------------------------------------------------------------------
-    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, adapter: str | None = None,
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *, adapter=None,
                  head: str | None = ..., drop_n: int = 0) -> Output:
         """Runs the encoder with `adapter` (None: bare) and `head` (default: the adapter's name
-        when such a head exists). `drop_n` skips the adapters of layers 0…drop_n−1."""
+        when such a head exists). `drop_n` skips the adapters of layers 0…drop_n−1.
+        `adapter` may be a composition block (composition.py): Stack / Fuse (default head: the
+        last adapter's, the fusion's), Parallel (a list of Outputs) or BatchSplit."""
+        adapter_def = adapter_params = None
+        name = adapter
+        if isinstance(adapter, composition.CompositionBlock):
+            if self.merged is not None:
+                raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() "
+                                   f"before running {adapter!r}")
+            if isinstance(adapter, (composition.Parallel, composition.BatchSplit)):
+                if head is not ...:
+                    raise AdapterError(f"{adapter!r} runs each adapter with its own head; drop head=")
+                return composition.run_multitask(self, adapter, input_ids, attention_mask, token_type_ids,
+                                                 drop_n=drop_n)
+            adapter_def, adapter_params, name = composition.resolve(self, adapter)
+        elif adapter is not None:
+            slot = self._get(self.adapters, adapter, "adapter")
+            if self.merged not in (None, adapter):
+                raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() "
+                                   f"before running {adapter!r}")
+            if self.merged != adapter:  # a merged adapter already lives in self.params
+                adapter_def, adapter_params = slot.graphdef, slot.params
         ids = np.asarray(input_ids)
         head_slot = None
-        head_name = (adapter if adapter in self.heads else None) if head is ... else head
+        head_name = (name if name in self.heads else None) if head is ... else head
         if head_name is not None:
             head_slot = self._get(self.heads, head_name, "head")
         shape = ids.shape
@@ -128,14 +149,6 @@ class AdapterModel(EncoderModel):
             # [batch, choices, length] -> [batch·choices, length]; the head folds choices back.
             flat = lambda a: None if a is None else np.asarray(a).reshape(-1, shape[-1])
             ids, attention_mask, token_type_ids = flat(ids), flat(attention_mask), flat(token_type_ids)
-        adapter_def = adapter_params = None
-        if adapter is not None:
-            slot = self._get(self.adapters, adapter, "adapter")
-            if self.merged not in (None, adapter):
-                raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() "
-                                   f"before running {adapter!r}")
-            if self.merged != adapter:  # a merged adapter already lives in self.params
-                adapter_def, adapter_params = slot.graphdef, slot.params
         if not 0 <= drop_n <= self.config.num_hidden_layers:
             raise ValueError(f"drop_n {drop_n} outside [0, {self.config.num_hidden_layers}]")
         inputs = check_inputs(self.config, ids, attention_mask, token_type_ids)
@@ -205,11 +218,16 @@ class AdapterModel(EncoderModel):
         hub.save_adapter(self, directory, name, with_head=with_head, torch_format=torch_format)
 
     # --- AdapterFusion (fusion.py): a fusion is an adapter slot, run as model(ids, adapter=name) ----
-    def add_fusion(self, name: str, adapters, *, seed: int = 0, overwrite: bool = False, **options):
+    def add_fusion(self, name, adapters=None, *, seed: int = 0, overwrite: bool = False, **options):
         """Fuses bottleneck adapters of one configuration (a copy of their current weights) under
-        `name`; options are AdapterHub's AdapterFusionConfig fields (defaults: "dynamic")."""
+        `name`; options are AdapterHub's AdapterFusionConfig fields (defaults: "dynamic").
+        `add_fusion(Fuse("a", "b"))` names it as AdapterHub does: "a,b"."""
         from flax_adapters.adapters import fusion
 
+        if isinstance(name, composition.Fuse) and adapters is None:
+            name, adapters = name.name, name.children
+        elif adapters is None or not isinstance(name, str):
+            raise AdapterError("call add_fusion(name, [adapters, ...]) or add_fusion(Fuse(*adapters))")
         self._check_new(self.adapters, name, "adapter", overwrite)
         self.adapters[name] = fusion.build_fusion(self, list(adapters), seed=seed, **options)
         return self.adapters[name].config

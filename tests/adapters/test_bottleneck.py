@@ -21,6 +21,9 @@ def _configs():
         "seq_bn_ln_before_after": SeqBnConfig(ln_before=True, ln_after=True, residual_before_ln=False),
         "double_seq_bn_learned_scale": DoubleSeqBnConfig(scaling="learned", adapter_residual_before_ln=True),
         "par_bn_channel_scale": ParBnConfig(scaling="channel", reduction_factor=4),
+        # AdapterHub's post_forward adds no residual without original_ln_after.
+        "seq_bn_no_ln_after": SeqBnConfig(original_ln_after=False),
+        "par_bn_no_ln_after": ParBnConfig(original_ln_after=False),
     }
 
 
