@@ -1,12 +1,18 @@
-"""From a `TrainConfig` to the pieces a run needs: model, tokenizer, trainable/frozen split, steps.
+"""From a `TrainConfig` to the pieces a run needs: model, heads, trainable/frozen split, steps.
 
-`build(cfg)` returns a `Setup` whose `trainable` pytree is everything the optimiser sees
-(full FT: base + head; adapters: adapter + head; fusion: the fusion layers + head) and whose
-`frozen` argument is passed to the steps undifferentiated. Steps are built by `make_steps(setup, tx)`
-once the optimiser exists (its schedule needs the run length, known only after data loading).
+`build(cfg)` returns a `Setup` whose `trainable` pytree is everything the optimiser sees and
+whose `frozen` argument is passed to the steps undifferentiated:
+
+  full FT          {'base', 'head'}            frozen: None
+  multi-task FT    {'base', 'heads': {task}}   frozen: None      (data.tasks lists >1 task)
+  adapter          {'adapter', 'head'}         frozen: base
+  fusion           {'adapter': fusion, 'head'} frozen: (base, the fused adapters)
+
+Steps are built by `make_steps(setup, tx)` once the optimiser exists (its schedule needs the run
+length, known only after data loading): one (train, eval) pair per task.
 
     setup = build(cfg)
-    train_step, eval_step = make_steps(setup, tx)
+    steps = make_steps(setup, tx)          # {task name: (train_step, eval_step)}
 """
 
 from __future__ import annotations
@@ -54,20 +60,30 @@ def load_model(cfg: TrainConfig) -> AdapterModel:
     return model
 
 
+def task_names(cfg: TrainConfig) -> list[str]:
+    """The run's tasks, canonical names, the main task (data.task) first."""
+    main = get_task(cfg.data.task).name
+    others = [get_task(t).name for t in cfg.data.tasks]
+    return [main] + [t for t in dict.fromkeys(others) if t != main]
+
+
 @dataclasses.dataclass
 class Setup:
     cfg: TrainConfig
     model: AdapterModel
-    task: Task
+    tasks: list[Task]                 # the main task (data.task) first
     trainable: dict                   # what the optimiser sees
     frozen: Any                       # the steps' non-differentiated argument
-    adapter_def: Any = None           # static graphdefs of the adapter (or fusion) and head
-    head_def: Any = None
+    adapter_def: Any = None           # static graphdef of the adapter (or fusion)
     eval_drop_n: int = 0
 
     @property
-    def loss(self) -> str:
-        return self.task.kind
+    def task(self) -> Task:
+        return self.tasks[0]
+
+    @property
+    def multitask(self) -> bool:
+        return "heads" in self.trainable
 
     def eval_params(self, params: dict) -> dict:
         """The trainable params completed for evaluation (a fusion's frozen sub-adapters merged in)."""
@@ -83,26 +99,33 @@ def add_task_head(model: AdapterModel, task: Task, seed: int) -> None:
 
 
 def build(cfg: TrainConfig, model: AdapterModel | None = None) -> Setup:
-    """Model (loaded unless given), head and the method's trainable/frozen split."""
+    """Model (loaded unless given), a head per task and the method's trainable/frozen split."""
     model = load_model(cfg) if model is None else model
-    task = get_task(cfg.data.task)
-    add_task_head(model, task, cfg.seed)
-    head = model.heads[task.name]
+    tasks = [get_task(t) for t in task_names(cfg)]
+    for task in tasks:
+        add_task_head(model, task, cfg.seed)
+    head = model.heads[tasks[0].name].params
     method = cfg.method
     # Lists (from JSON or the command line) become tuples: adapter configs are hashed as static args.
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in method.options.items()}
+    if len(tasks) > 1:
+        if method.name != FULL:
+            raise ValueError(f"multi-task training (data.tasks = {list(cfg.data.tasks)}) is full fine-tuning: "
+                             f"set method.name = 'full', not {method.name!r}")
+        heads = {t.name: model.heads[t.name].params for t in tasks}
+        return Setup(cfg, model, tasks, {"base": model.params, "heads": heads}, None)
     if method.name == FULL:
-        return Setup(cfg, model, task, {"base": model.params, "head": head.params}, None, None, head.graphdef)
+        return Setup(cfg, model, tasks, {"base": model.params, "head": head}, None)
     if method.name == FUSION:
         names = [model.load_adapter(d, with_head=False, overwrite=True) for d in method.fusion_adapters]
-        model.add_fusion(task.name, names, seed=cfg.seed, overwrite=True, **options)
-        fusion_def, fusion_params, subs = fusion_lib.split_fusion(model.adapter_module(task.name))
-        return Setup(cfg, model, task, {"adapter": fusion_params, "head": head.params}, (model.params, subs),
-                     fusion_def, head.graphdef, _eval_drop(cfg))
-    model.add_adapter(task.name, method.name, seed=cfg.seed, overwrite=True, **options)
-    slot = model.adapters[task.name]
-    return Setup(cfg, model, task, {"adapter": slot.params, "head": head.params}, model.params,
-                 slot.graphdef, head.graphdef, _eval_drop(cfg))
+        model.add_fusion(tasks[0].name, names, seed=cfg.seed, overwrite=True, **options)
+        fusion_def, fusion_params, subs = fusion_lib.split_fusion(model.adapter_module(tasks[0].name))
+        return Setup(cfg, model, tasks, {"adapter": fusion_params, "head": head}, (model.params, subs),
+                     fusion_def, _eval_drop(cfg))
+    model.add_adapter(tasks[0].name, method.name, seed=cfg.seed, overwrite=True, **options)
+    slot = model.adapters[tasks[0].name]
+    return Setup(cfg, model, tasks, {"adapter": slot.params, "head": head}, model.params, slot.graphdef,
+                 _eval_drop(cfg))
 
 
 def _eval_drop(cfg: TrainConfig) -> int:
@@ -111,21 +134,43 @@ def _eval_drop(cfg: TrainConfig) -> int:
     return cfg.method.drop_n if cfg.method.drop == "static" else 0
 
 
-def make_steps(setup: Setup, tx) -> tuple[Callable, Callable]:
-    """(train_step(state, frozen, batch) -> (state, metrics), eval_step(params, frozen, batch))."""
+def _head_view(loss_fn: Callable, task: str) -> Callable:
+    """A single-task loss over the multi-task trainable {'base', 'heads'}: only `task`'s head (and
+    the shared base) receive gradient."""
+    def view(trainable, frozen, batch, key):
+        return loss_fn({"base": trainable["base"], "head": trainable["heads"][task]}, frozen, batch, key)
+    return view
+
+
+def make_steps(setup: Setup, tx) -> dict[str, tuple[Callable, Callable]]:
+    """{task: (train_step(state, frozen, batch) -> (state, metrics), eval_step(params, batch))}."""
     cfg, model = setup.cfg, setup.model
     full = cfg.method.name == FULL
-    drop = cfg.method
-    if cfg.method.name == FUSION:
-        train = make_fusion_train_step(model.graphdef, setup.adapter_def, setup.head_def, setup.loss, tx,
-                                       drop_n=setup.eval_drop_n)
-    elif drop.drop == "robust":
-        train = RobustDropStep(model.graphdef, setup.adapter_def, setup.head_def, setup.loss, tx,
-                               num_layers=model.config.num_hidden_layers, choices=drop.drop_choices, seed=cfg.seed)
-    else:
-        train = steps.make_train_step(model.graphdef, setup.adapter_def, setup.head_def, setup.loss, tx,
-                                      drop_n=setup.eval_drop_n, full_finetune=full)
-    evaluate = steps.make_eval_step(model.graphdef, setup.adapter_def, setup.head_def, setup.loss,
-                                    drop_n=setup.eval_drop_n, full_finetune=full)
-    frozen_eval = setup.frozen[0] if cfg.method.name == FUSION else setup.frozen
-    return train, lambda params, batch: evaluate(setup.eval_params(params), frozen_eval, batch)
+    out = {}
+    for task in setup.tasks:
+        head_def = model.heads[task.name].graphdef
+        if setup.multitask:
+            loss_fn = steps.make_loss_fn(model.graphdef, None, head_def, task.kind, full_finetune=True)
+            train = steps.step_from_loss(_head_view(loss_fn, task.name), tx)
+            evaluate = steps.make_eval_step(model.graphdef, None, head_def, task.kind, full_finetune=True)
+            out[task.name] = (train, _multitask_eval(evaluate, task.name))
+            continue
+        if cfg.method.name == FUSION:
+            train = make_fusion_train_step(model.graphdef, setup.adapter_def, head_def, task.kind, tx,
+                                           drop_n=setup.eval_drop_n)
+        elif cfg.method.drop == "robust":
+            train = RobustDropStep(model.graphdef, setup.adapter_def, head_def, task.kind, tx,
+                                   num_layers=model.config.num_hidden_layers, choices=cfg.method.drop_choices,
+                                   seed=cfg.seed)
+        else:
+            train = steps.make_train_step(model.graphdef, setup.adapter_def, head_def, task.kind, tx,
+                                          drop_n=setup.eval_drop_n, full_finetune=full)
+        evaluate = steps.make_eval_step(model.graphdef, setup.adapter_def, head_def, task.kind,
+                                        drop_n=setup.eval_drop_n, full_finetune=full)
+        frozen = setup.frozen[0] if cfg.method.name == FUSION else setup.frozen
+        out[task.name] = (train, lambda params, batch, e=evaluate, f=frozen: e(setup.eval_params(params), f, batch))
+    return out
+
+
+def _multitask_eval(evaluate: Callable, task: str) -> Callable:
+    return lambda params, batch: evaluate({"base": params["base"], "head": params["heads"][task]}, None, batch)

@@ -43,6 +43,7 @@ class DataConfig:
     max_eval_examples: int = 0         # 0: all
     eval_split: str = "validation"
     group_by_length: bool = True       # length-grouped batches: less padding, same examples per epoch
+    buckets: tuple = (16, 32, 64, 128, 256, 512)  # padded lengths (capped at max_length): one compile each
     cache_dir: str | None = None       # tokenised-data cache; None: <workdir>/cache
     temperature: float = 1.0           # multi-task sampling ∝ size^(1/T)
     replay_fraction: float = 0.0       # adding a task: share of batches replaying the old tasks

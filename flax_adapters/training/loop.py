@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from flax_adapters.data import Batcher, compute_metrics, encode, load_examples
-from flax_adapters.training import tracking
+from flax_adapters.data import Batcher, Task, compute_metrics, encode, load_examples
+from flax_adapters.training import mixture, tracking
 from flax_adapters.training.build import Setup, build, make_steps
 from flax_adapters.training.checkpoint import Checkpointer
 from flax_adapters.training.config import FULL, FUSION, TrainConfig, from_config_dict
@@ -35,43 +35,82 @@ class DivergedError(RuntimeError):
     """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
 
 
-def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split: str | None = None):
-    """(train Batcher, eval Batcher) of the setup's task; `data_dir`/`split` override the config's."""
-    cfg, task = setup.cfg, setup.task
+def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split: str | None = None,
+              with_train: bool = True) -> dict[str, tuple[Batcher | None, Batcher]]:
+    """{task: (train Batcher or None, eval Batcher)}; `data_dir` / `split` override the config's."""
+    cfg = setup.cfg
     tokenizer = setup.model.tokenizer()
     data_dir = cfg.data.data_dir if data_dir is None else data_dir
+    pad = dict(pad_id=setup.model.config.pad_token_id, buckets=cfg.data.buckets)
 
-    def batcher(split_name, limit, **kw):
+    def batcher(task, split_name, limit, **kw):
         examples = load_examples(task, split_name, data_dir=data_dir, language=cfg.data.language)
         if limit and limit < len(examples):
             # A seeded subset, not the first rows: GLUE files are often sorted by source or label.
             examples = examples.select(np.sort(np.random.default_rng(cfg.seed).permutation(len(examples))[:limit]))
-        return Batcher(encode(examples, tokenizer, cfg.data.max_length, cache_dir=cache_dir), **kw)
+        return Batcher(encode(examples, tokenizer, cfg.data.max_length, cache_dir=cache_dir), **kw, **pad)
 
-    train = batcher("train", cfg.data.max_train_examples, batch_size=cfg.batch_size, seed=cfg.seed,
-                    group_by_length=cfg.data.group_by_length, pad_id=setup.model.config.pad_token_id)
-    evaluation = batcher(split or cfg.data.eval_split, cfg.data.max_eval_examples, batch_size=cfg.eval_batch_size,
-                         shuffle=False, drop_last=False, pad_id=setup.model.config.pad_token_id)
-    return train, evaluation
+    return {t.name: (batcher(t, "train", cfg.data.max_train_examples, batch_size=cfg.batch_size, seed=cfg.seed,
+                             group_by_length=cfg.data.group_by_length) if with_train else None,
+                     batcher(t, split or cfg.data.eval_split, cfg.data.max_eval_examples,
+                             batch_size=cfg.eval_batch_size, shuffle=False, drop_last=False))
+            for t in setup.tasks}
 
 
-def evaluate(setup: Setup, eval_step, params, batches: Batcher) -> dict[str, float]:
-    """Dev metrics of `params` (+ 'loss', computed on the host from the kept rows' logits)."""
+def evaluate(task: Task, eval_step, params, batches: Batcher) -> dict[str, float]:
+    """Dev metrics of `params` on one task (+ 'loss', computed on the host from the kept rows' logits)."""
     logits, labels = [], []
-    for batch in batches.eval_batches():
+    for batch in batches.eval_batches(sort_by_length=True):
         keep = np.asarray(batch.pop("example_mask"))
+        batch.pop("example_index")  # metrics need no order: logits and labels travel together
         y = batch.pop("labels")
         logits.append(np.asarray(eval_step(params, batch)["logits"], np.float64)[keep])
         labels.append(np.asarray(y)[keep])
     logits, labels = np.concatenate(logits), np.concatenate(labels)
-    metrics = compute_metrics(setup.task, logits, labels)
-    if setup.task.kind == "regression":
+    metrics = compute_metrics(task, logits, labels)
+    if task.kind == "regression":
         metrics["loss"] = float(np.mean((logits.reshape(-1) - labels) ** 2))
     else:
         shifted = logits - logits.max(-1, keepdims=True)
         logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
         metrics["loss"] = float(-logp[np.arange(len(labels)), labels.astype(int)].mean())
     return metrics
+
+
+def evaluate_all(setup: Setup, steps: dict, params, data: dict) -> tuple[float, dict]:
+    """(score, {task: metrics}): the score early stopping watches is the mean of the tasks' main
+    metrics (just the main metric for one task)."""
+    scores = {t.name: evaluate(t, steps[t.name][1], params, data[t.name][1]) for t in setup.tasks}
+    return float(np.mean([scores[t.name][t.main_metric] for t in setup.tasks])), scores
+
+
+def plan(setup: Setup, data: dict) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(task index per step, batch number per step, total steps, steps per epoch). One epoch is a
+    pass over every task's data (with replay: over the new task's data)."""
+    cfg = setup.cfg
+    sizes = {name: train.steps_per_epoch for name, (train, _) in data.items()}
+    replay = cfg.data.replay_fraction
+    per_epoch = (int(round(sizes[setup.task.name] / (1 - replay))) if replay else sum(sizes.values()))
+    total = cfg.max_steps or cfg.num_epochs * per_epoch
+    order = mixture.schedule(sizes, total, cfg.seed, cfg.data.temperature, setup.task.name, replay)
+    return order, mixture.within_task_index(order), total, per_epoch
+
+
+def warm_start(setup: Setup, workdir: str | Path) -> None:
+    """Starts `setup` from the best parameters of the run in `workdir`: its base and the heads of
+    tasks both runs share (adding a task to a trained multi-task model)."""
+    if "base" not in setup.trainable:
+        raise ValueError("method.init_from continues a fine-tuned base; it needs method.name = 'full'")
+    previous, best = restore_best(workdir)
+    heads = best["heads"] if "heads" in best else {previous.task.name: best["head"]}
+    setup.trainable["base"] = best["base"]
+    mine = setup.trainable["heads"] if setup.multitask else {setup.task.name: setup.trainable["head"]}
+    for name in mine:
+        if name in heads:
+            mine[name] = heads[name]
+    if not setup.multitask:
+        setup.trainable["head"] = mine[setup.task.name]
+    logging.info("started from %s: base + heads %s", workdir, sorted(set(mine) & set(heads)))
 
 
 def _fresh_meta() -> dict:
@@ -104,13 +143,15 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     _check_config(cfg, workdir)
     clock = tracking.Clock()
     setup = build(cfg)
-    train_data, eval_data = load_data(setup, Path(cfg.data.cache_dir or workdir / "cache"))
-    per_epoch = train_data.steps_per_epoch
-    total = cfg.max_steps or cfg.num_epochs * per_epoch
+    if cfg.method.init_from:
+        warm_start(setup, cfg.method.init_from)
+    data = load_data(setup, Path(cfg.data.cache_dir or workdir / "cache"))
+    order, cursor, total, per_epoch = plan(setup, data)
+    names = list(data)
     eval_every = cfg.eval_every or per_epoch
     ckpt_every = cfg.checkpoint_every or eval_every
     tx, lr = make_optimizer(cfg.optim, total, setup.trainable)
-    train_step, eval_step = make_steps(setup, tx)
+    steps = make_steps(setup, tx)
     state = init_state(setup.trainable, tx, cfg.seed)
     tree = {"state": state, "best": jax.tree.map(jnp.copy, state.params), "meta": _fresh_meta()}
 
@@ -134,9 +175,11 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     status, step = "completed", start
     try:
         for step in range(start + 1, total + 1):
-            batch = train_data.batch(step - 1)
+            task = names[order[step - 1]]
+            train_step = steps[task][0]
+            batch = data[task][0].batch(int(cursor[step - 1]))
             drop_n = train_step.draw(step - 1) if hasattr(train_step, "draw") else setup.eval_drop_n
-            signature = (batch["input_ids"].shape, drop_n)
+            signature = (task, batch["input_ids"].shape, drop_n)
             t0 = clock.start("train" if signature in seen else "compile")
             state, metrics = train_step(state, setup.frozen, batch)
             loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])  # waits for the step
@@ -146,28 +189,28 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
             seen.add(signature)
             if not (math.isfinite(loss) and math.isfinite(grad_norm)):
                 status = "diverged"
-                raise DivergedError(f"loss {loss} / grad norm {grad_norm} at step {step}; stopped, the last good "
-                                    f"checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+                raise DivergedError(f"loss {loss} / grad norm {grad_norm} at step {step} ({task}); stopped, the last "
+                                    f"good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
             window.append(loss)
             if step % cfg.log_every == 0 or step == total:
                 step_s = float(np.median(step_times[-cfg.log_every:])) if step_times else dt
                 log.write({"step": step, "kind": "train", "loss": float(np.mean(window)), "grad_norm": grad_norm,
-                           "lr": float(lr(step - 1)), "drop_n": drop_n, "step_s": step_s,
+                           "lr": float(lr(step - 1)), "task": task, "drop_n": drop_n, "step_s": step_s,
                            "elapsed_s": clock.elapsed})
                 tracking.progress(step, total, float(np.mean(window)), step_s, cfg.batch_size)
                 window = []
             if step % eval_every == 0 or step == total:
                 clock.start("eval")
-                scores = evaluate(setup, eval_step, state.params, eval_data)
+                score, scores = evaluate_all(setup, steps, state.params, data)
                 clock.start("other")
-                value = scores[setup.task.main_metric]
-                if value > meta["best_metric"]:
+                if score > meta["best_metric"]:
                     best = jax.tree.map(jnp.copy, state.params)
-                    meta.update(best_metric=np.float32(value), best_step=np.int32(step), bad_evals=np.int32(0),
+                    meta.update(best_metric=np.float32(score), best_step=np.int32(step), bad_evals=np.int32(0),
                                 time_to_best=np.float32(clock.elapsed), train_to_best=np.float32(clock.seconds["train"]))
                 else:
                     meta["bad_evals"] = np.int32(meta["bad_evals"] + 1)
-                log.write({"step": step, "kind": "eval", **scores, "elapsed_s": clock.elapsed})
+                flat = scores[names[0]] if len(names) == 1 else {"tasks": scores}
+                log.write({"step": step, "kind": "eval", "score": score, **flat, "elapsed_s": clock.elapsed})
                 logging.info("eval at step %d: %s (best %.4f at %d)", step, scores, meta["best_metric"], meta["best_step"])
             if step % ckpt_every == 0 or step == total:
                 save(step)
@@ -190,9 +233,10 @@ def _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckp
     median = float(np.median(step_times)) if step_times else None
     latest = ckpt.latest_step()
     return {
-        "status": status, "task": setup.task.name, "method": cfg.method.name, "drop": cfg.method.drop,
+        "status": status, "task": setup.task.name, "tasks": [t.name for t in setup.tasks],
+        "method": cfg.method.name, "drop": cfg.method.drop, "init_from": cfg.method.init_from,
         "steps": step, "total_steps": total, "steps_per_epoch": per_epoch, "batch_size": cfg.batch_size,
-        "main_metric": setup.task.main_metric, "best": {k: v for k, v in best_scores.items() if k not in ("kind",)},
+        "main_metric": setup.task.main_metric if len(setup.tasks) == 1 else "mean of the tasks' main metrics", "best": {k: v for k, v in best_scores.items() if k not in ("kind",)},
         "best_step": int(meta["best_step"]), "best_epoch": int(meta["best_step"]) / per_epoch,
         "time_to_best_s": float(meta["time_to_best"]), "train_time_to_best_s": float(meta["train_to_best"]),
         "time_to_stop_s": clock.elapsed, "seconds": dict(clock.seconds),
@@ -230,9 +274,11 @@ def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[S
     return setup, tree["best"]
 
 
-def evaluate_run(workdir: str | Path, data_dir: str | None = None, split: str = "validation") -> dict[str, float]:
-    """Scores a saved run's best parameters on `split` of `data_dir` (GLUE/XTREME layout)."""
+def evaluate_run(workdir: str | Path, data_dir: str | None = None, split: str = "validation") -> dict:
+    """Scores a saved run's best parameters on `split` of `data_dir` (GLUE/XTREME layout): the
+    task's metrics, or {task: metrics} for a multi-task run."""
     setup, best = restore_best(workdir)
-    _, eval_step = make_steps(setup, make_optimizer(setup.cfg.optim, 1, setup.trainable)[0])
-    _, batches = load_data(setup, Path(workdir) / "cache", data_dir=data_dir, split=split)
-    return evaluate(setup, eval_step, best, batches)
+    steps = make_steps(setup, make_optimizer(setup.cfg.optim, 1, setup.trainable)[0])
+    data = load_data(setup, Path(workdir) / "cache", data_dir=data_dir, split=split, with_train=False)
+    _, scores = evaluate_all(setup, steps, best, data)
+    return scores[setup.task.name] if len(scores) == 1 else scores

@@ -172,6 +172,14 @@ def test_eval_batches_cover_all_once_with_mask():
     np.testing.assert_array_equal(labels, np.arange(37))  # original order, each example once
     last = batches[-1]
     assert last["attention_mask"][5:].sum() > 0  # dummy rows are real copies, never all padding
+    # Longest first: same examples once each, example_index maps rows back, less padding.
+    by_length = list(b.eval_batches(sort_by_length=True))
+    index = np.concatenate([x["example_index"][x["example_mask"]] for x in by_length])
+    np.testing.assert_array_equal(np.sort(index), np.arange(37))
+    np.testing.assert_array_equal(np.concatenate([x["labels"][x["example_mask"]] for x in by_length]), index)
+    assert np.all(np.diff(lengths[index]) <= 0)
+    width = lambda bs: sum(x["input_ids"].size for x in bs)  # noqa: E731
+    assert width(by_length) <= width(batches)
     small = Batcher(make_encoded([5, 6]), 4, drop_last=False)
     only = list(small.eval_batches())
     assert len(only) == 1 and only[0]["example_mask"].tolist() == [True, True, False, False]

@@ -156,13 +156,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(glue_dir, tmp_path, m
     make_steps = loop.make_steps
 
     def poisoned(setup, tx):  # the real steps, with the loss turned NaN from step 20 on
-        train, evaluate = make_steps(setup, tx)
+        (train, evaluate), = make_steps(setup, tx).values()
 
         def step(state, frozen, batch):
             bad = int(state.step) >= 19
             state, metrics = train(state, frozen, batch)
             return state, dict(metrics, loss=metrics["loss"] * (np.nan if bad else 1.0))
-        return step, evaluate
+        return {setup.task.name: (step, evaluate)}
 
     monkeypatch.setattr(loop, "make_steps", poisoned)
     cfg = load_config("smoke")
