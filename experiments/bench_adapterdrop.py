@@ -8,6 +8,7 @@
   mixed:    one batch whose examples use 8 different tasks vs the same batch through one task.
 
     python experiments/bench_adapterdrop.py --batch=32 --seq_len=128 --tasks=1,2,4,8 --drops=0,1,3,5,7,9,11 \
+        --sections=train,parallel,mixed \
         --repeats=3 --out=results/adapterdrop_cpu.json
 """
 
@@ -31,6 +32,7 @@ flags.DEFINE_integer("layers", 12, "encoder depth")
 flags.DEFINE_integer("repeats", 3, "timed rounds")
 flags.DEFINE_list("tasks", ["1", "2", "4", "8"], "numbers of parallel tasks N")
 flags.DEFINE_list("drops", [str(n) for n in range(12)], "numbers of dropped layers n")
+flags.DEFINE_list("sections", ["train", "parallel", "mixed"], "which parts to run")
 flags.DEFINE_string("out", "results/adapterdrop.json", "JSON output path")
 
 
@@ -38,7 +40,8 @@ def _median(samples):
     return statistics.median(samples)
 
 
-def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=tuple(range(12))) -> dict:
+def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=tuple(range(12)),
+        sections=("train", "parallel", "mixed")) -> dict:
     drops = sorted(set(drops) | {0})
     if max(drops) >= layers:
         raise ValueError(f"drops {drops} must be below the layer count {layers}")
@@ -57,7 +60,19 @@ def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=t
            "environment": benchmark.environment(), "train": {}, "parallel": {}, "mixed": {}}
     slot, head = model.adapters[names[0]], model.heads[names[0]]
 
-    # --- training step per n ---------------------------------------------------------------------
+    unknown = set(sections) - {"train", "parallel", "mixed"}
+    if unknown:
+        raise ValueError(f"unknown sections {sorted(unknown)}; choose from train, parallel, mixed")
+    if "train" in sections:
+        _train_section(out, model, slot, head, data, drops, layers, repeats)
+    if "parallel" in sections:
+        _parallel_section(out, model, slot, names, inputs, tasks, drops, layers, repeats)
+    if "mixed" in sections:
+        _mixed_section(out, model, slot, head, names, inputs, batch, repeats)
+    return out
+
+
+def _train_section(out, model, slot, head, data, drops, layers, repeats):
     tx, calls, states = adamw(1e-4), {}, {}
     for n in drops:
         step = make_train_step(model.graphdef, slot.graphdef, head.graphdef, "classification", tx, drop_n=n)
@@ -77,9 +92,9 @@ def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=t
         out["train"][n]["cost_model"] = 2 * layers / (layers + layers - n)
     robust = [n for n in drops if n <= 10]
     out["robust_expected_speedup"] = {"over": robust, "value": t0 / np.mean([out["train"][n]["median_s"] for n in robust])}
-    del states, calls
 
-    # --- parallel N x n ---------------------------------------------------------------------------
+
+def _parallel_section(out, model, slot, names, inputs, tasks, drops, layers, repeats):
     for N in tasks:
         slots = [model.adapters[x] for x in names[:N]]
         stacked = multitask.stack([s.params for s in slots])
@@ -97,7 +112,8 @@ def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=t
                               for n, s in samples.items()}
         logging.info("parallel N=%d done", N)
 
-    # --- mixed 8-task batch vs one task -----------------------------------------------------------
+
+def _mixed_section(out, model, slot, head, names, inputs, batch, repeats):
     stacked8 = multitask.stack([model.adapters[x].params for x in names[:8]])
     h8 = tuple(model.heads[x].graphdef for x in names[:8]), tuple(model.heads[x].params for x in names[:8])
     task_ids = jax.numpy.asarray(np.arange(batch) % 8)
@@ -110,20 +126,21 @@ def run(batch=32, seq_len=128, layers=12, repeats=3, tasks=(1, 2, 4, 8), drops=t
         "single": lambda: single(model.params, slot.params, head.params, *inputs).logits}, repeats)
     out["mixed"] = {k: benchmark.summary(s) for k, s in samples.items()}
     out["mixed"]["relative_throughput"] = _median(samples["single"]) / _median(samples["mixed8"])
-    return out
 
 
 def main(argv):
     del argv
     result = run(FLAGS.batch, FLAGS.seq_len, FLAGS.layers, FLAGS.repeats, [int(t) for t in FLAGS.tasks],
-                 [int(n) for n in FLAGS.drops])
+                 [int(n) for n in FLAGS.drops], FLAGS.sections)
     benchmark.write_json(FLAGS.out, result)
-    print("train  n: " + "  ".join(f"{n}:{r['speedup_vs_n0']:.2f}x" for n, r in result["train"].items()))
-    print(f"robust expected speed-up: {result['robust_expected_speedup']['value']:.2f}x")
+    if result["train"]:
+        print("train  n: " + "  ".join(f"{n}:{r['speedup_vs_n0']:.2f}x" for n, r in result["train"].items()))
+        print(f"robust expected speed-up: {result['robust_expected_speedup']['value']:.2f}x")
     for N, row in result["parallel"].items():
         print(f"parallel N={N}: " + "  ".join(f"{n}:{r['speedup_vs_n0']:.2f}x(model {r['cost_model_vs_n0']:.2f})"
                                               for n, r in row.items()))
-    print(f"mixed 8 tasks / single: {result['mixed']['relative_throughput']:.2f}")
+    if result["mixed"]:
+        print(f"mixed 8 tasks / single: {result['mixed']['relative_throughput']:.2f}")
     print(f"wrote {FLAGS.out}")
 
 
