@@ -75,11 +75,20 @@ class MethodConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    # Device mesh of the run (training/sharding.py): data × fsdp must equal the device count;
+    # -1 on one axis takes all the devices the other leaves. A layout only: a run may resume on another mesh.
+    data: int = -1                     # data parallelism: batch rows split, parameters replicated
+    fsdp: int = 1                      # FSDP: batch rows split and base weights sharded too
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     method: MethodConfig = MethodConfig()
+    mesh: MeshConfig = MeshConfig()
     seed: int = 0
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -174,5 +183,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError("set num_epochs or max_steps to a positive number")
     if not 0 <= cfg.data.replay_fraction < 1:
         raise ValueError(f"data.replay_fraction must be in [0, 1), got {cfg.data.replay_fraction}")
+    for axis in ("data", "fsdp"):
+        if getattr(cfg.mesh, axis) == 0 or getattr(cfg.mesh, axis) < -1:
+            raise ValueError(f"mesh.{axis} must be a positive device count or -1 (all remaining), "
+                             f"got {getattr(cfg.mesh, axis)}")
+    if cfg.mesh.data == cfg.mesh.fsdp == -1:
+        raise ValueError("mesh.data and mesh.fsdp are both -1; at most one axis may take the remaining devices")
     if cfg.data.temperature <= 0:
         raise ValueError(f"data.temperature must be positive, got {cfg.data.temperature}")

@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from flax_adapters.data import Batcher, Task, compute_metrics, encode, load_examples
-from flax_adapters.training import mixture, tracking
+from flax_adapters.training import mixture, optim, sharding, tracking
 from flax_adapters.training.build import Setup, build, make_steps
 from flax_adapters.training.checkpoint import Checkpointer
 from flax_adapters.training.config import FULL, FUSION, TrainConfig, from_config_dict
@@ -103,6 +103,7 @@ def warm_start(setup: Setup, workdir: str | Path) -> None:
         raise ValueError("method.init_from continues a fine-tuned base; it needs method.name = 'full'")
     previous, best = restore_best(workdir)
     heads = best["heads"] if "heads" in best else {previous.task.name: best["head"]}
+    _check_same_shapes(best["base"], setup.trainable["base"], f"method.init_from {workdir}")
     setup.trainable["base"] = best["base"]
     mine = setup.trainable["heads"] if setup.multitask else {setup.task.name: setup.trainable["head"]}
     for name in mine:
@@ -128,8 +129,10 @@ def _check_config(cfg: TrainConfig, workdir: Path) -> None:
     if path.exists():
         stored = json.loads(path.read_text())
         canon = lambda d: json.loads(json.dumps(d))
-        if canon(stored) != canon(current):
-            diff = sorted(k for k in set(stored) | set(current) if canon(stored.get(k)) != canon(current.get(k)))
+        # The mesh is a layout, not part of the run: a run may resume on another one.
+        keys = (set(stored) | set(current)) - {"mesh"}
+        diff = sorted(k for k in keys if canon(stored.get(k)) != canon(current.get(k)))
+        if diff:
             raise ValueError(f"{workdir} holds a run with a different config (differs in: {', '.join(diff)}); "
                              "resume with the same config or use a new --workdir")
     else:
@@ -141,6 +144,7 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, workdir)
+    mesh = sharding.run_mesh(cfg)  # scaling out (training/sharding.py); fails fast on a bad mesh
     clock = tracking.Clock()
     setup = build(cfg)
     if cfg.method.init_from:
@@ -151,13 +155,15 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     eval_every = cfg.eval_every or per_epoch
     ckpt_every = cfg.checkpoint_every or eval_every
     tx, lr = make_optimizer(cfg.optim, total, setup.trainable)
-    steps = make_steps(setup, tx)
-    state = init_state(setup.trainable, tx, cfg.seed)
+    # Scaling out: parameters, optimiser state and (in the steps) batches laid out on the mesh.
+    sharding.place_setup(setup, mesh)
+    steps = sharding.shard_steps(make_steps(setup, tx), mesh)
+    state = sharding.place(init_state(setup.trainable, tx, cfg.seed), mesh)
     tree = {"state": state, "best": jax.tree.map(jnp.copy, state.params), "meta": _fresh_meta()}
 
     ckpt = Checkpointer(workdir / "checkpoints", max_to_keep=cfg.keep_checkpoints)
     if ckpt.latest_step() is not None:
-        tree = ckpt.restore(jax.eval_shape(lambda: tree))
+        tree = ckpt.restore(sharding.restore_target(tree, mesh))  # onto this run's mesh, whatever wrote it
         logging.info("resumed %s from step %d", workdir, int(tree["state"].step))
     state, best, meta = tree["state"], tree["best"], {k: np.asarray(v) for k, v in tree["meta"].items()}
     clock = tracking.Clock({a: float(meta[a]) for a in tracking.ACCOUNTS})
@@ -173,8 +179,11 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
 
     seen, window, step_times = set(), [], []
     status, step = "completed", start
+    finished = bool(cfg.patience and meta["bad_evals"] >= cfg.patience)  # an early-stopped run: nothing to do
+    if finished:
+        status = "early_stopped"
     try:
-        for step in range(start + 1, total + 1):
+        for step in range(start + 1, start if finished else total + 1):
             task = names[order[step - 1]]
             train_step = steps[task][0]
             batch = data[task][0].batch(int(cursor[step - 1]))
@@ -221,7 +230,8 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     finally:
         ckpt.close()
     summary = _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckpt, log.path)
-    _export(setup, best, workdir)
+    if jax.process_index() == 0:  # multi-process runs: one writer
+        _export(setup, best, workdir)
     tracking.write_json(workdir / "summary.json", summary)
     return summary
 
@@ -272,6 +282,16 @@ def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[S
     with Checkpointer(workdir / "checkpoints") as ckpt:
         tree = ckpt.restore(jax.eval_shape(lambda: target))
     return setup, tree["best"]
+
+
+def _check_same_shapes(found, expected, where: str) -> None:
+    """Refuses parameters of another model, naming the first tensor that differs."""
+    got = {optim.leaf_path(p): x.shape for p, x in jax.tree_util.tree_flatten_with_path(found)[0]}
+    want = {optim.leaf_path(p): x.shape for p, x in jax.tree_util.tree_flatten_with_path(expected)[0]}
+    for name in sorted(set(got) | set(want)):
+        if got.get(name) != want.get(name):
+            raise ValueError(f"{where} holds another model: tensor {name} is {got.get(name, 'missing')}, this model "
+                             f"has {want.get(name, 'no such tensor')}")
 
 
 def evaluate_run(workdir: str | Path, data_dir: str | None = None, split: str = "validation") -> dict:

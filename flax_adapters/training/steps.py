@@ -22,6 +22,7 @@ import optax
 from flax import nnx
 
 from flax_adapters.adapters.functional import apply
+from flax_adapters.training.sharding import constrain, gathered
 
 LOSS_KINDS = ("classification", "regression", "tagging", "multiple_choice")
 IGNORE_INDEX = -100  # HF/torch convention for tagging labels that carry no loss (padding, sub-words)
@@ -118,11 +119,15 @@ def step_from_loss(loss_fn: Callable, tx: optax.GradientTransformation) -> Calla
     def step(state: TrainState, frozen, batch):
         # A fresh dropout key per step, reproducible from (seed, step) alone (resumable runs).
         key = jax.random.fold_in(state.rng, state.step)
-        (value, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, frozen, batch, key)
+        # Under FSDP the loss sees whole weights (sharding.gathered; a no-op off a mesh).
+        sharded_loss = lambda params, frozen, batch, key: loss_fn(gathered(params), gathered(frozen), batch, key)
+        (value, _), grads = jax.value_and_grad(sharded_loss, has_aux=True)(state.params, frozen, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = {"loss": value, "grad_norm": optax.global_norm(grads)}
-        return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics
+        new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
+        # On a mesh (sharding.ShardedStep sets it) the new state keeps the planned layout; else a no-op.
+        return constrain(new_state), metrics
 
     return jax.jit(step, donate_argnums=0)
 
@@ -135,6 +140,7 @@ def make_eval_step(graphdef, adapter_def, head_def, loss: str, *, drop_n: int = 
     loss_fn = make_loss_fn(graphdef, adapter_def, head_def, loss, drop_n=drop_n, full_finetune=full_finetune)
 
     def evaluate(params, frozen_base, batch):
+        params, frozen_base = gathered(params), gathered(frozen_base)  # FSDP: whole weights (no-op off a mesh)
         if "labels" not in batch:
             # Prediction only: the loss needs labels, so skip it (traced once per batch signature).
             base = params["base"] if full_finetune else frozen_base

