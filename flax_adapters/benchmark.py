@@ -7,6 +7,7 @@ of them alike; summaries are medians, and ratios are taken between medians of th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -46,6 +47,34 @@ def summary(samples: list[float]) -> dict:
     return {"median_s": statistics.median(samples), "min_s": min(samples), "samples_s": samples}
 
 
+@dataclasses.dataclass
+class Variant:
+    """One thing to time: `call()` runs it once (its result is blocked on); `meta` is what was
+    learnt while building it (compile seconds, FLOPs, memory) and is reported beside the times."""
+
+    call: Callable[[], object]
+    meta: dict = dataclasses.field(default_factory=dict)
+
+
+def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
+            progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Times `variants` interleaved; {name: meta + median/min/samples}."""
+    samples = interleaved({k: v.call for k, v in variants.items()}, repeats, warmup, progress)
+    return {k: dict(variants[k].meta, **summary(s)) for k, s in samples.items()}
+
+
+def memory_bytes(compiled) -> int | None:
+    """XLA's static peak estimate of a compiled program: arguments + outputs + temporaries, minus
+    outputs aliased onto donated arguments. None when the backend reports no analysis."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # some backends raise instead of returning None
+        return None
+    if m is None:
+        return None
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
 def environment() -> dict:
     """Device, versions and thread settings, recorded beside every result."""
     cpu = platform.processor()
@@ -53,7 +82,8 @@ def environment() -> dict:
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
     env = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
            "cpu_count": os.cpu_count(), "loadavg": os.getloadavg(), "jax": jax.__version__,
-           "devices": [str(d) for d in jax.devices()], "xla_flags": os.environ.get("XLA_FLAGS", "")}
+           "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
+           "xla_flags": os.environ.get("XLA_FLAGS", "")}
     try:
         import torch
 

@@ -103,15 +103,16 @@ class TrainConfig:
 
 def default_config() -> ml_collections.ConfigDict:
     """Every key with its default: paper 2's recipe on SST-2 with full fine-tuning."""
-    return _to_config_dict(TrainConfig())
+    return config_dict_of(TrainConfig())
 
 
-def _to_config_dict(obj) -> ml_collections.ConfigDict:
+def config_dict_of(obj) -> ml_collections.ConfigDict:
+    """A frozen config dataclass as an ml_collections ConfigDict (every key, its default value)."""
     out = {}
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if dataclasses.is_dataclass(value):
-            out[f.name] = _to_config_dict(value)
+            out[f.name] = config_dict_of(value)
         elif isinstance(value, dict):
             # Open dicts: their keys are the adapter's / encoder's own options, checked there.
             out[f.name] = ml_collections.ConfigDict(value, type_safe=False)
@@ -123,12 +124,14 @@ def _to_config_dict(obj) -> ml_collections.ConfigDict:
 
 def from_config_dict(cd: ml_collections.ConfigDict | dict) -> TrainConfig:
     """The frozen TrainConfig of a ConfigDict; unknown keys and bad values raise ValueError."""
-    cfg = _build(TrainConfig, cd, "config")
+    cfg = dataclass_from(TrainConfig, cd, "config")
     _validate(cfg)
     return cfg
 
 
-def _build(cls, cd, where: str):
+def dataclass_from(cls, cd, where: str):
+    """Builds frozen dataclass `cls` from a ConfigDict/dict, recursing into dataclass fields;
+    an unknown key or a value of the wrong type is a ValueError naming it (`where`.key)."""
     data = cd.to_dict() if isinstance(cd, ml_collections.ConfigDict) else dict(cd)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
@@ -139,14 +142,27 @@ def _build(cls, cd, where: str):
     for name, value in data.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, f"{where}.{name}")
+            kwargs[name] = dataclass_from(hint, value, f"{where}.{name}")
         elif hint is tuple or typing.get_origin(hint) is tuple:
-            kwargs[name] = tuple([value] if isinstance(value, (str, int)) else value)
+            kwargs[name] = _as_tuple(value)
         elif hint is dict:
             kwargs[name] = dict(value)
         else:
             kwargs[name] = _coerce(value, hint, f"{where}.{name}")
     return cls(**kwargs)
+
+
+def _as_tuple(value) -> tuple:
+    """A tuple field's value. Command lines give strings: "a,b" or "0,5" (ml_collections passes
+    --config.x=a,b as ('a,b',)) split on commas, digits becoming ints; a single value is a 1-tuple."""
+    items = [value] if isinstance(value, (str, int)) else list(value)
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out += [int(v) if v.lstrip("-").isdigit() else v for v in (p.strip() for p in item.split(",")) if v]
+        else:
+            out.append(item)
+    return tuple(out)
 
 
 def _coerce(value: Any, hint, where: str):

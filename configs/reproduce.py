@@ -1,0 +1,45 @@
+"""Suites of the reproduction job (experiments/reproduce.py). The argument names the suite:
+
+  quick   (default) BERT-base shape, batch 8 × 64, every section, PyTorch eager + AdapterHub + peft
+          beside JAX, torch.compile for bare inference and the full-FT step: ~15 min on a 2-core CPU.
+  paper   the papers' scale for a GPU/TPU: BERT-base at 32 × 128 plus an input-size grid and the
+          RoBERTa-base shape, AdapterDrop and parallel inference over every n and N ∈ {1, 2, 4, 8, 16},
+          torch.compile everywhere it applies. Hours on a CPU.
+  tiny    a 2-layer toy shape through every section in about a minute (tests, smoke checks).
+
+    python experiments/reproduce.py --config=configs/reproduce.py:quick --workdir=runs/reproduce_quick
+    python experiments/reproduce.py --config=configs/reproduce.py:paper --workdir=runs/reproduce_paper
+    # tabulate real training runs (paper 2) too:
+    python experiments/reproduce.py --config=configs/reproduce.py:quick --workdir=runs/q \
+        --config.convergence_runs=runs/minilm_sst2_full,runs/minilm_sst2_pfeiffer \
+        --config.add_task_table=runs/add_rte/add_task.json
+"""
+
+from flax_adapters.reproduce import default_config
+
+SUITES = ("quick", "paper", "tiny")
+
+
+def get_config(suite: str = "quick"):
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; choose one of {SUITES}")
+    c = default_config()
+    c.suite = suite
+    if suite == "paper":
+        c.batch, c.seq_len, c.repeats = 32, 128, 5
+        c.input_grid = ((1, 128), (16, 128), (16, 256), (8, 512))
+        c.extra_shapes = ("roberta-base",)
+        c.torch_drops = tuple(range(12))
+        c.parallel_batch = 32
+        c.parallel_tasks = (1, 2, 4, 8, 16)
+        c.parallel_drops = tuple(range(12))
+        c.torch_parallel = (2, 8, 16)
+        c.torch_compile = ("train:full", "train:seq_bn", "infer:bare", "infer:seq_bn")
+    elif suite == "tiny":
+        c.shape, c.batch, c.seq_len = "tiny", 4, 16
+        c.drops, c.torch_drops, c.parallel_drops = (0, 1), (0, 1), (0, 1)
+        c.parallel_batch, c.parallel_tasks, c.torch_parallel = 2, (1, 2, 8), (8,)
+        c.methods = ("seq_bn", "lora")
+        c.torch_compile = ()
+        c.repeats, c.warmup = 2, 1
+    return c

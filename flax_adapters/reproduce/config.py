@@ -1,0 +1,96 @@
+"""The reproduction suite's configuration: ml_collections (configs/reproduce.py) → frozen dataclass.
+
+A suite is a set of sections (SECTIONS), each measuring one of the papers' questions on one
+workload, JAX and PyTorch interleaved in the same run. `quick` fits 15 minutes on a 2-core CPU;
+`paper` runs the papers' shapes and input grid (for a GPU/TPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+
+from flax_adapters.training.config import config_dict_of, dataclass_from
+
+SECTIONS = ("peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage", "convergence")
+TORCH_COMPILE_TARGETS = ("train:full", "train:seq_bn", "infer:bare", "infer:seq_bn")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproConfig:
+    suite: str = "quick"
+    sections: tuple = SECTIONS
+    # The main workload: model shape name (reproduce.workload.SHAPES), batch, tokens per example.
+    shape: str = "bert-base"
+    batch: int = 8
+    seq_len: int = 64
+    # Extra (batch, seq_len) inputs for the per-method table (paper 1 measured several sizes),
+    # and extra model shapes measured there too ("roberta-base").
+    input_grid: tuple = ()
+    extra_shapes: tuple = ()
+    methods: tuple = ("seq_bn", "double_seq_bn", "par_bn", "lora", "ia3", "prefix_tuning", "compacter")
+    drops: tuple = tuple(range(12))          # AdapterDrop training: n = dropped layers
+    torch_drops: tuple = (0, 5)              # the same on PyTorch + AdapterHub
+    parallel_batch: int = 4                  # one input through N task adapters
+    parallel_tasks: tuple = (1, 2, 4, 8)
+    parallel_drops: tuple = (0, 1, 5, 11)
+    torch_parallel: tuple = (8,)             # N measured on AdapterHub's Parallel at n = 0 and 5
+    fusion_sizes: tuple = (2, 8)
+    fusion_keep: int = 2                     # pruning: top-k adapters per layer
+    repeats: int = 3
+    warmup: int = 1
+    torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
+    torch_compile: tuple = ("infer:bare", "train:full")  # of TORCH_COMPILE_TARGETS
+    torch_threads: int = 0                   # 0: torch's default
+    # Real-data results to tabulate: train.py workdirs (time to convergence) and an add_task.py
+    # table.json; empty: those tables say how to produce them.
+    convergence_runs: tuple = ()
+    add_task_table: str = ""
+    seed: int = 0
+
+
+def default_config() -> ml_collections.ConfigDict:
+    return config_dict_of(ReproConfig())
+
+
+def from_config_dict(cd) -> ReproConfig:
+    cfg = dataclass_from(ReproConfig, cd, "config")
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: ReproConfig) -> None:
+    from flax_adapters.adapters import registry
+    from flax_adapters.reproduce.workload import SHAPES, Workload
+
+    bad = [s for s in cfg.sections if s not in SECTIONS]
+    if bad:
+        raise ValueError(f"unknown section(s) {bad}; choose from {list(SECTIONS)}")
+    bad = [m for m in cfg.methods if m not in registry.METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {bad}; registered: {sorted(registry.METHODS)}")
+    bad = [t for t in cfg.torch_compile if t not in TORCH_COMPILE_TARGETS]
+    if bad:
+        raise ValueError(f"torch_compile: unknown target(s) {bad}; choose from {list(TORCH_COMPILE_TARGETS)}")
+    bad = [s for s in (cfg.shape, *cfg.extra_shapes) if s not in SHAPES]
+    if bad:
+        raise ValueError(f"unknown model shape(s) {bad}; choose from {sorted(SHAPES)}")
+    layers = Workload(cfg.shape).num_layers
+    for name in ("drops", "torch_drops", "parallel_drops"):
+        bad = [n for n in getattr(cfg, name) if not 0 <= n < layers]
+        if bad:
+            raise ValueError(f"{name}: {bad} outside [0, {layers}) for the {layers}-layer {cfg.shape}")
+    for pair in cfg.input_grid:
+        if len(pair) != 2 or min(pair) < 1:
+            raise ValueError(f"input_grid entries are (batch, seq_len) pairs; got {pair!r}")
+    if cfg.repeats < 1 or cfg.warmup < 0:
+        raise ValueError(f"repeats {cfg.repeats} must be ≥ 1 and warmup {cfg.warmup} ≥ 0")
+    if not 1 <= cfg.fusion_keep <= max(cfg.fusion_sizes, default=1):
+        raise ValueError(f"fusion_keep {cfg.fusion_keep} must be in [1, {max(cfg.fusion_sizes, default=1)}]")
+
+
+def workload(cfg: ReproConfig, batch: int | None = None, seq_len: int | None = None, shape: str | None = None):
+    from flax_adapters.reproduce.workload import Workload
+
+    return Workload(shape or cfg.shape, batch or cfg.batch, seq_len or cfg.seq_len)

@@ -1,0 +1,66 @@
+"""The untimed sections: storage per task (measured on disk) and the real-data results of
+training runs (time to convergence, adding a task), read from the workdirs that produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from flax_adapters.reproduce import jax_side
+from flax_adapters.reproduce.config import ReproConfig
+from flax_adapters.reproduce.workload import Workload
+from flax_adapters.training.tracking import num_params
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def storage(cfg: ReproConfig, wl: Workload, log) -> dict:
+    """Bytes one more task costs: a whole fine-tuned model, or one adapter + head in AdapterHub
+    format (saved here and measured on disk)."""
+    model = jax_side.build_model(wl, {m: m for m in cfg.methods}, cfg.seed)
+    base = num_params(model.params)
+    head = model.heads["bare"].num_parameters
+    rows = {"full": {"params": base + head, "bytes": 4 * (base + head), "on_disk": None}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in cfg.methods:
+            model.save_adapter(Path(tmp) / m, m)
+            n = model.adapters[m].num_parameters + model.heads[m].num_parameters
+            rows[m] = {"params": n, "bytes": 4 * n, "on_disk": _dir_bytes(Path(tmp) / m)}
+    for r in rows.values():
+        r["fraction_of_full"] = r["bytes"] / rows["full"]["bytes"]
+    log(f"storage: {len(rows)} rows")
+    return {"workload": wl.as_dict(), "base_params": base, "rows": rows}
+
+
+def _summary(workdir: Path) -> dict:
+    summary, config = workdir / "summary.json", workdir / "config.json"
+    if not summary.exists():
+        raise FileNotFoundError(f"convergence_runs: {workdir} has no summary.json (not a finished train.py run)")
+    s = json.loads(summary.read_text())
+    c = json.loads(config.read_text()) if config.exists() else {}
+    method = c.get("method", {})
+    drop = method.get("drop", "none")
+    label = method.get("name", "?") + ("" if drop == "none" else f" + {drop} drop"
+                                       + (f" {method.get('drop_n')}" if drop == "static" else ""))
+    return {"run": str(workdir), "method": label, "tasks": s.get("tasks") or [s.get("task")],
+            "model": c.get("model", {}).get("name_or_path"), "main_metric": s.get("main_metric"),
+            "best_score": s.get("best", {}).get("score"),  # the early-stopping score (main metric / their mean)
+            **{k: s.get(k) for k in ("best_step", "time_to_best_s", "train_time_to_best_s", "time_to_stop_s",
+                                     "step_time_median_s", "status", "trainable_params", "checkpoint_bytes",
+                                     "steps")}}
+
+
+def convergence(cfg: ReproConfig, log) -> dict:
+    """Rows of finished train.py runs and an add_task.py table, when configured."""
+    out = {"runs": [_summary(Path(w)) for w in cfg.convergence_runs]}
+    if cfg.add_task_table:
+        path = Path(cfg.add_task_table)
+        if not path.exists():
+            raise FileNotFoundError(f"add_task_table: {path} does not exist (experiments/add_task.py writes it)")
+        out["add_task"] = json.loads(path.read_text())
+    log(f"convergence: {len(out['runs'])} runs" + (", add-a-task table" if "add_task" in out else ""))
+    return out

@@ -1,0 +1,207 @@
+"""The timed sections of the suite. Each builds every variant it compares -- JAX and, where asked,
+PyTorch -- compiles them, then times them interleaved in one run (benchmark.measure), and derives
+its ratios from medians of that same run. A section returns a JSON-able dict; `report` renders it.
+
+  peak         fp32 GEMM rate of XLA and torch (the MFU denominator)
+  methods      per method: training step vs full FT, inference vs bare, JAX vs PyTorch
+  adapterdrop  Pfeiffer training step with adapters dropped from layers 0…n−1, per n
+  parallel     N task adapters over one input on the shared trunk, per N × n
+  mixed        one batch of 8 different tasks vs the same batch through one task
+  fusion       AdapterFusion of 2 / 8 adapters and 8 pruned to top-k, training and inference
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Callable
+
+import numpy as np
+
+from flax_adapters import benchmark
+from flax_adapters.reproduce import jax_side, torch_side
+from flax_adapters.reproduce.config import ReproConfig
+from flax_adapters.reproduce.workload import Workload
+
+Log = Callable[[str], None]
+MERGEABLE = ("lora", "ia3")
+
+
+def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Callable[[], benchmark.Variant]):
+    """Adds a PyTorch variant unless torch is off or absent; a failure (e.g. torch.compile on an
+    unsupported platform) is recorded under `errors` and the rest of the section goes on."""
+    if not cfg.torch or torch_side.unavailable():
+        return
+    try:
+        variants[name] = build()
+    except Exception as e:  # noqa: BLE001 -- a baseline failing must not sink the suite; it is reported
+        errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+
+def _median(results: dict, name: str) -> float | None:
+    return results[name]["median_s"] if name in results else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a / b
+
+
+def peak(cfg: ReproConfig, log: Log) -> dict:
+    out = {"jax": jax_side.matmul_peak()}
+    log(f"XLA fp32 GEMM 4096³: {out['jax']['gflops']:.0f} GFLOP/s")
+    if cfg.torch and not torch_side.unavailable():
+        out["torch"] = torch_side.matmul_peak()
+        log(f"torch fp32 GEMM 4096³: {out['torch']['gflops']:.0f} GFLOP/s")
+    return out
+
+
+def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
+    """Training and inference per method on one workload, JAX and PyTorch interleaved."""
+    host = wl.host_batch(seed=cfg.seed)
+    batch = jax_side.device_batch(host)
+    model = jax_side.build_model(wl, {m: m for m in cfg.methods}, cfg.seed)
+    compiled = lambda target: target in cfg.torch_compile  # noqa: E731
+    train, infer, errors = {}, {}, {}
+
+    train["jax/full"] = jax_side.train(model, None, batch)
+    _torch(cfg, train, errors, "torch/full", lambda: torch_side.train(wl, None, host))
+    for m in cfg.methods:
+        train[f"jax/{m}"] = jax_side.train(model, m, batch)
+        _torch(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host))
+    if "lora" in cfg.methods:
+        _torch(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host))
+    for m in ("full", "seq_bn"):
+        if compiled(f"train:{m}") and (m == "full" or m in cfg.methods):
+            _torch(cfg, train, errors, f"torch.compile/{m}",
+                   lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
+    log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
+    train = benchmark.measure(train, cfg.repeats, cfg.warmup)
+
+    infer["jax/bare"] = jax_side.infer(model, None, batch)
+    _torch(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host))
+    for m in cfg.methods:
+        infer[f"jax/{m}"] = jax_side.infer(model, m, batch)
+        _torch(cfg, infer, errors, f"torch/{m}", lambda m=m: torch_side.infer(wl, m, host))
+        if m in MERGEABLE:
+            model.merge_adapter(m)  # the bare program over merged weights
+            infer[f"jax/{m}_merged"] = jax_side.infer(model, None, batch, head=m)
+            model.unmerge_adapter()
+            _torch(cfg, infer, errors, f"torch/{m}_merged", lambda m=m: torch_side.infer(wl, m, host, merged=True))
+    if "lora" in cfg.methods:
+        _torch(cfg, infer, errors, "peft/lora", lambda: torch_side.peft_infer(wl, host))
+        _torch(cfg, infer, errors, "peft/lora_merged", lambda: torch_side.peft_infer(wl, host, merged=True))
+    for m in ("bare", "seq_bn"):
+        if compiled(f"infer:{m}") and (m == "bare" or m in cfg.methods):
+            _torch(cfg, infer, errors, f"torch.compile/{m}",
+                   lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True))
+    log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
+    infer = benchmark.measure(infer, cfg.repeats, cfg.warmup)
+
+    # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
+    ref = lambda res, fw, what: _median(res, f"{fw}/{what}") or _median(res, f"torch/{what}")  # noqa: E731
+    for name, r in train.items():
+        framework, method = name.split("/")
+        r["speedup_vs_full"] = _ratio(ref(train, framework, "full"), r["median_s"])
+        if framework == "jax" and method != "full":
+            r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
+    for name, r in infer.items():
+        overhead = _ratio(r["median_s"], ref(infer, name.split("/")[0], "bare"))
+        r["overhead_vs_bare"] = None if overhead is None else overhead - 1
+    return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
+            "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
+
+
+def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
+    """Pfeiffer training step with adapters in layers ≥ n only, for every n of cfg.drops."""
+    host = wl.host_batch(seed=cfg.seed)
+    batch = jax_side.device_batch(host)
+    model = jax_side.build_model(wl, {"a": "seq_bn"}, cfg.seed)
+    drops = sorted(set(cfg.drops) | {0})
+    variants, errors = {}, {}
+    for n in drops:
+        variants[f"jax/{n}"] = jax_side.train(model, "a", batch, drop_n=n)
+    for n in sorted(set(cfg.torch_drops) | {0}):
+        _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n))
+    log(f"adapterdrop: {len(variants)} variants built; timing")
+    res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+    L = wl.num_layers
+    for name, r in res.items():
+        framework, n = name.split("/")
+        r["n"] = int(n)
+        r["speedup_vs_n0"] = _ratio(_median(res, f"{framework}/0"), r["median_s"])
+        r["cost_model"] = 2 * L / (2 * L - int(n))
+    robust = list(range(min(11, L)))  # the reference implementation's U{0…10}
+    out = {"workload": wl.as_dict(), "train": res, "errors": errors, "robust_over": robust}
+    if all(f"jax/{n}" in res for n in robust):
+        out["robust_expected_speedup"] = res["jax/0"]["median_s"] / statistics.mean(
+            res[f"jax/{n}"]["median_s"] for n in robust)
+        out["robust_cost_model"] = 2 * L / statistics.mean(2 * L - n for n in robust)
+    return out
+
+
+def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
+    """Shared-trunk parallel inference for every N × n; speed-up vs n = 0 beside the cost model."""
+    host = wl.host_batch(cfg.parallel_batch, seed=cfg.seed)
+    batch = jax_side.device_batch(host)
+    names = [f"t{i}" for i in range(max(cfg.parallel_tasks))]
+    model = jax_side.build_model(wl, {n: "seq_bn" for n in names}, cfg.seed)
+    L, out, errors = wl.num_layers, {}, {}
+    torch_drops = [n for n in (0, 5) if n < L]
+    for N in cfg.parallel_tasks:
+        variants = {f"jax/{n}": jax_side.parallel(model, names[:N], batch, n) for n in sorted(set(cfg.parallel_drops) | {0})}
+        if N in cfg.torch_parallel:
+            for n in torch_drops:
+                _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
+        res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+        for name, r in res.items():
+            framework, n = name.split("/")
+            r["n"] = int(n)
+            r["speedup_vs_n0"] = _ratio(_median(res, f"{framework}/0"), r["median_s"])
+            r["cost_model_vs_n0"] = N * L / (int(n) + N * (L - int(n)))
+        out[str(N)] = res
+        log(f"parallel N={N}: n=0→{max(cfg.parallel_drops)} timed")
+    shape = dict(wl.as_dict(), batch=cfg.parallel_batch, description=wl.describe(cfg.parallel_batch))
+    return {"workload": shape, "tasks": out, "errors": errors}
+
+
+def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
+    """8 tasks in one batch (example i → task i mod 8) vs the same batch through one task."""
+    host = wl.host_batch(seed=cfg.seed)
+    batch = jax_side.device_batch(host)
+    names = [f"t{i}" for i in range(8)]
+    model = jax_side.build_model(wl, {n: "seq_bn" for n in names}, cfg.seed)
+    variants = {"mixed8": jax_side.mixed(model, names, batch, np.arange(wl.batch) % 8),
+                "single": jax_side.infer(model, "t0", batch)}
+    log("mixed: timing")
+    res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+    return {"workload": wl.as_dict(), "timings": res,
+            "relative_throughput": res["single"]["median_s"] / res["mixed8"]["median_s"]}
+
+
+def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
+    """AdapterFusion cost against one adapter and against full FT / the bare model."""
+    host = wl.host_batch(seed=cfg.seed)
+    batch = jax_side.device_batch(host)
+    N = max(cfg.fusion_sizes)
+    names = [f"a{i}" for i in range(N)]
+    model = jax_side.build_model(wl, {n: "seq_bn" for n in names}, cfg.seed)
+    fusions = {}
+    for k in cfg.fusion_sizes:
+        model.add_fusion(f"fusion{k}", names[:k])
+        fusions[f"fusion{k}"] = f"fusion{k}"
+    pruned = jax_side.add_pruned_fusion(model, f"fusion{N}", batch, cfg.fusion_keep)
+    fusions[f"fusion{N}_top{cfg.fusion_keep}"] = pruned
+
+    train = {"full": jax_side.train(model, None, batch), "adapter": jax_side.train(model, "a0", batch)}
+    infer = {"bare": jax_side.infer(model, None, batch), "adapter": jax_side.infer(model, "a0", batch)}
+    for label, name in fusions.items():
+        train[label] = jax_side.fusion_train(model, name, "a0", batch)
+        infer[label] = jax_side.infer(model, name, batch, head="a0")
+    log(f"fusion: {len(train) + len(infer)} variants built; timing")
+    out = {"workload": wl.as_dict(), "train": benchmark.measure(train, cfg.repeats, cfg.warmup),
+           "infer": benchmark.measure(infer, cfg.repeats, cfg.warmup),
+           "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
+    for kind, ref in (("train", "full"), ("infer", "bare")):
+        for r in out[kind].values():
+            r["time_vs_adapter"] = r["median_s"] / out[kind]["adapter"]["median_s"]
+            r[f"time_vs_{ref}"] = r["median_s"] / out[kind][ref]["median_s"]
+    return out

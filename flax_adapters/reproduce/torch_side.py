@@ -1,0 +1,235 @@
+"""The PyTorch baselines the suite times beside JAX: HF transformers + AdapterHub `adapters`
+(every method, AdapterDrop via `leave_out`, `Parallel` multi-task inference) and `peft` for LoRA,
+eager and, where asked, under `torch.compile` (its first call, compilation included, is reported
+as compile_s and kept out of the timings).
+
+Same workload shapes and the same host batches as the JAX side; random weights (speed does not
+depend on them); AdamW over the trainable parameters; dropout on in training, `inference_mode`
+for inference. Runs on CUDA when torch sees a GPU, else on the CPU with torch's thread count.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from flax_adapters.benchmark import Variant
+from flax_adapters.reproduce.workload import Workload
+
+LEARNING_RATE = 1e-4
+
+
+def unavailable() -> str | None:
+    """Why the baselines cannot run here (None: they can)."""
+    try:
+        import adapters  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:
+        return f"PyTorch baselines skipped: {e} (install the extra: pip install -e '.[torch]')"
+    return None
+
+
+def info() -> dict:
+    import adapters
+    import torch
+    import transformers
+
+    out = {"torch": torch.__version__, "adapters": adapters.__version__, "transformers": transformers.__version__,
+           "device": _device(), "threads": torch.get_num_threads()}
+    try:
+        import peft
+        out["peft"] = peft.__version__
+    except ImportError:
+        out["peft"] = None
+    return out
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _tensors(host: dict) -> dict:
+    import torch
+
+    return {k: torch.as_tensor(np.asarray(v, np.int64)).to(_device()) for k, v in host.items()}
+
+
+def _flex(wl: Workload, seed: int = 0):
+    """An AdapterHub flex model (heads + adapters) of the workload's shape, random weights."""
+    import adapters
+    import torch
+
+    torch.manual_seed(seed)
+    return adapters.AutoAdapterModel.from_config(wl.hf_config())
+
+
+def _config(method: str, drop_n: int):
+    import adapters
+
+    return adapters.AdapterConfig.load(method, leave_out=list(range(drop_n))) if drop_n else method
+
+
+def _first_call(fn) -> float:
+    """Runs fn once (torch.compile compiles here) and returns its seconds."""
+    start = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - start
+
+
+def _memory(fn) -> int | None:
+    """Peak device memory of one call (CUDA only; None on the CPU, where torch keeps no such count)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    _sync()
+    return int(torch.cuda.max_memory_allocated())
+
+
+def _finish(call, compiled: bool, **meta) -> Variant:
+    meta["compile_s"] = _first_call(call) if compiled else None
+    meta["memory_bytes"] = _memory(call)
+    return Variant(call, meta)
+
+
+def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False) -> Variant:
+    """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`."""
+    import torch
+
+    model = _flex(wl)
+    model.add_classification_head("t", num_labels=2)
+    if method is not None:
+        model.add_adapter("t", config=_config(method, drop_n))
+        model.train_adapter("t")
+    model.to(_device()).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
+    run = torch.compile(model) if compile else model
+    batch = _tensors(host)
+
+    def call():
+        loss = run(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        _sync()
+    return _finish(call, compile, trainable_params=sum(p.numel() for p in params))
+
+
+def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False) -> Variant:
+    """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in."""
+    import torch
+
+    model = _flex(wl)
+    model.add_classification_head("t", num_labels=2)
+    if method is not None:
+        model.add_adapter("t", config=method)
+        model.set_active_adapters("t")
+        if merged:
+            model.merge_adapter("t")
+    model.to(_device()).eval()
+    run = torch.compile(model) if compile else model
+    batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
+
+    def call():
+        with torch.inference_mode():
+            run(**batch)
+        _sync()
+    return _finish(call, compile)
+
+
+def _peft_lora(wl: Workload):
+    import peft
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    base = transformers.AutoModelForSequenceClassification.from_config(wl.hf_config())
+    lora = peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"])
+    return peft.get_peft_model(base, lora)
+
+
+def peft_train(wl: Workload, host: dict) -> Variant:
+    """One AdamW step of a peft LoRA model (r 8, α 16 on query/value; the classifier trains too)."""
+    import torch
+
+    model = _peft_lora(wl).to(_device()).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
+    batch = _tensors(host)
+
+    def call():
+        model(**batch).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        _sync()
+    return _finish(call, False, trainable_params=sum(p.numel() for p in params))
+
+
+def peft_infer(wl: Workload, host: dict, *, merged: bool = False) -> Variant:
+    import torch
+
+    model = _peft_lora(wl)
+    if merged:
+        model = model.merge_and_unload()
+    model.to(_device()).eval()
+    batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
+
+    def call():
+        with torch.inference_mode():
+            model(**batch)
+        _sync()
+    return _finish(call, False)
+
+
+def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
+    """AdapterHub's `Parallel` over `tasks` Pfeiffer adapters (left out of layers 0…drop_n−1) and
+    heads: it replicates the batch at the first layer that has an adapter."""
+    import torch
+    from adapters.composition import Parallel
+
+    model = _flex(wl)
+    names = [f"t{i}" for i in range(tasks)]
+    for name in names:
+        model.add_adapter(name, config=_config("seq_bn", drop_n))
+        model.add_classification_head(name, num_labels=2)
+    model.active_adapters = Parallel(*names)
+    model.to(_device()).eval()
+    batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
+
+    def call():
+        with torch.inference_mode():
+            model(**batch)
+        _sync()
+    return _finish(call, False)
+
+
+def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
+    """torch's fp32 GEMM rate on an n×n×n product (beside XLA's, for the same machine)."""
+    import statistics
+
+    import torch
+
+    a, b = (torch.randn(n, n, device=_device()) for _ in range(2))
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        _sync()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    return {"n": n, "median_s": median, "gflops": 2 * n ** 3 / median / 1e9, "samples_s": times}
