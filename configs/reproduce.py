@@ -1,7 +1,7 @@
 """Suites of the reproduction job (experiments/reproduce.py). The argument names the suite:
 
   quick   (default) BERT-base shape, batch 8 × 64, every section, PyTorch eager + AdapterHub + peft
-          beside JAX, torch.compile for bare inference and the full-FT step: ~15 min on a 2-core CPU.
+          beside JAX, torch.compile for bare inference: ~15 min on a 2-core CPU.
   paper   the papers' scale for a GPU/TPU: BERT-base at 32 × 128 plus an input-size grid and the
           RoBERTa-base shape, AdapterDrop and parallel inference over every n and N ∈ {1, 2, 4, 8, 16},
           torch.compile everywhere it applies. Hours on a CPU.
@@ -26,7 +26,7 @@ def get_config(suite: str = "quick"):
     c = default_config()
     c.suite = suite
     if suite == "paper":
-        c.batch, c.seq_len, c.repeats = 32, 128, 5
+        c.batch, c.seq_len, c.repeats, c.infer_repeats = 32, 128, 5, 7
         c.input_grid = ((1, 128), (16, 128), (16, 256), (8, 512))
         c.extra_shapes = ("roberta-base",)
         c.torch_drops = tuple(range(12))
@@ -41,5 +41,5 @@ def get_config(suite: str = "quick"):
         c.parallel_batch, c.parallel_tasks, c.torch_parallel = 2, (1, 2, 8), (8,)
         c.methods = ("seq_bn", "lora")
         c.torch_compile = ()
-        c.repeats, c.warmup = 2, 1
+        c.repeats, c.infer_repeats, c.warmup = 2, 2, 1
     return c

@@ -26,15 +26,19 @@ def compile_timed(jitted, *args, **kwargs):
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                progress: Callable[[str], None] | None = None) -> dict[str, list[float]]:
+                progress: Callable[[str], None] | None = None, pause_s: float = 0.02) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each,
-    in turn; each call's result is blocked on. Returns the per-variant samples in seconds."""
+    in turn; each call's result is blocked on. Returns the per-variant samples in seconds.
+
+    Each timed call starts after an untimed `pause_s`: the worker threads of the previous call
+    (OpenMP spin-waits in torch, Eigen's in XLA) go idle first instead of competing with it."""
     for name, fn in variants.items():
         for _ in range(warmup):
             jax.block_until_ready(fn())
     samples = {name: [] for name in variants}
     for r in range(repeats):
         for name, fn in variants.items():
+            time.sleep(pause_s)
             start = time.perf_counter()
             jax.block_until_ready(fn())
             samples[name].append(time.perf_counter() - start)

@@ -8,6 +8,7 @@ never feeds one's donated buffers to another.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 
@@ -47,7 +48,10 @@ def build_model(wl: Workload, adapters: dict[str, str] | None = None, seed: int 
 
 
 def _meta(compiled, seconds: float) -> dict:
-    return {"compile_s": seconds, "flops": step_flops(compiled), "memory_bytes": memory_bytes(compiled)}
+    # The program's fingerprint shows when two variants run the very same executable (merged LoRA vs bare).
+    program = hashlib.sha1(compiled.as_text().encode()).hexdigest()[:12]
+    return {"compile_s": seconds, "flops": step_flops(compiled), "memory_bytes": memory_bytes(compiled),
+            "program": program}
 
 
 def train(model: AdapterModel, adapter: str | None, batch: dict, *, drop_n: int = 0) -> Variant:

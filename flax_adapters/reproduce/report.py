@@ -44,7 +44,9 @@ def methods_table(m: dict) -> str:
                      PAPER_INFER.get(method, "—")])
         merged = infer.get(f"jax/{method}_merged")
         if merged:
-            rows.append([f"{method} (merged)", "", "", "", "", "", _pct(merged["overhead_vs_bare"]),
+            same = merged.get("program") and merged.get("program") == infer.get("jax/bare", {}).get("program")
+            rows.append([f"{method} (merged)", "", "", "", "", "", _pct(merged["overhead_vs_bare"])
+                         + (" (the bare executable: any difference is timing noise)" if same else ""),
                          _pct(infer.get(f"torch/{method}_merged", {}).get("overhead_vs_bare")), "0 by construction"])
     return _table(["method", "trainable", "train speed-up vs full (JAX)", "(PyTorch)", "bound: XLA FLOPs full/this",
                    "paper", "inference vs bare (JAX)", "(PyTorch)", "paper"], rows)
@@ -151,6 +153,9 @@ def storage_table(s: dict) -> str:
     if ad:
         note = (f"\n100 tasks: {100 * full / 2**30:.1f} GiB as fine-tuned models vs "
                 f"{(4 * s['base_params'] + 100 * ad) / 2**30:.2f} GiB as one base + 100 Pfeiffer adapters.\n")
+    if "prefix_tuning" in s["rows"]:
+        note += ("\nPrefix tuning's AdapterHub directory repeats the shared prefix MLP under every layer's "
+                 "attention, as AdapterHub's own state dict names it; its parameters count it once.\n")
     return _table(["per task", "parameters", "MiB (fp32)", "AdapterHub dir on disk MiB", "of a full model"], rows) + note
 
 

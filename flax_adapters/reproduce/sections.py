@@ -94,7 +94,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             _torch(cfg, infer, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
-    infer = benchmark.measure(infer, cfg.repeats, cfg.warmup)
+    infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup)
 
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
     ref = lambda res, fw, what: _median(res, f"{fw}/{what}") or _median(res, f"torch/{what}")  # noqa: E731
@@ -151,7 +151,7 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         if N in cfg.torch_parallel:
             for n in torch_drops:
                 _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
-        res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+        res = benchmark.measure(variants, cfg.repeats, cfg.warmup)  # long calls: fewer rounds suffice
         for name, r in res.items():
             framework, n = name.split("/")
             r["n"] = int(n)
@@ -172,7 +172,7 @@ def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     variants = {"mixed8": jax_side.mixed(model, names, batch, np.arange(wl.batch) % 8),
                 "single": jax_side.infer(model, "t0", batch)}
     log("mixed: timing")
-    res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+    res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup)
     return {"workload": wl.as_dict(), "timings": res,
             "relative_throughput": res["single"]["median_s"] / res["mixed8"]["median_s"]}
 
@@ -198,7 +198,7 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         infer[label] = jax_side.infer(model, name, batch, head="a0")
     log(f"fusion: {len(train) + len(infer)} variants built; timing")
     out = {"workload": wl.as_dict(), "train": benchmark.measure(train, cfg.repeats, cfg.warmup),
-           "infer": benchmark.measure(infer, cfg.repeats, cfg.warmup),
+           "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup),
            "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
     for kind, ref in (("train", "full"), ("infer", "bare")):
         for r in out[kind].values():
