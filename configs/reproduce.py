@@ -29,7 +29,7 @@ def get_config(suite: str = "quick"):
         c.batch, c.seq_len, c.repeats, c.infer_repeats = 32, 128, 5, 7
         c.input_grid = ((1, 128), (16, 128), (16, 256), (8, 512))
         c.extra_shapes = ("roberta-base",)
-        c.torch_drops = tuple(range(12))
+        c.drops = c.torch_drops = tuple(range(12))
         c.parallel_batch = 32
         c.parallel_tasks = (1, 2, 4, 8, 16)
         c.parallel_drops = tuple(range(12))

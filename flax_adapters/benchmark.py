@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from typing import Callable
@@ -26,25 +27,37 @@ def compile_timed(jitted, *args, **kwargs):
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                progress: Callable[[str], None] | None = None, pause_s: float = 0.02) -> dict[str, list[float]]:
-    """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each,
-    in turn; each call's result is blocked on. Returns the per-variant samples in seconds.
+                progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
+                seed: int = 0) -> dict[str, list[float]]:
+    """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each;
+    each call's result is blocked on. Returns the per-variant samples in seconds, sample r of every
+    variant coming from round r (so `paired_ratio` can compare within rounds).
 
-    Each timed call starts after an untimed `pause_s`: the worker threads of the previous call
-    (OpenMP spin-waits in torch, Eigen's in XLA) go idle first instead of competing with it."""
+    Each round visits the variants in a fresh seeded order, so no variant always follows the same
+    neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
+    previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first."""
     for name, fn in variants.items():
         for _ in range(warmup):
             jax.block_until_ready(fn())
     samples = {name: [] for name in variants}
+    rng = random.Random(seed)
     for r in range(repeats):
-        for name, fn in variants.items():
+        order = list(variants)
+        rng.shuffle(order)
+        for name in order:
             time.sleep(pause_s)
             start = time.perf_counter()
-            jax.block_until_ready(fn())
+            jax.block_until_ready(variants[name]())
             samples[name].append(time.perf_counter() - start)
         if progress:
             progress(f"round {r + 1}/{repeats} done")
     return samples
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of numerator[r] / denominator[r]: both samples of a round were taken
+    seconds apart, so slow drift of the machine cancels in each ratio before the median."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def summary(samples: list[float]) -> dict:

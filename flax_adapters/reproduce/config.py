@@ -30,7 +30,7 @@ class ReproConfig:
     input_grid: tuple = ()
     extra_shapes: tuple = ()
     methods: tuple = ("seq_bn", "double_seq_bn", "par_bn", "lora", "ia3", "prefix_tuning", "compacter")
-    drops: tuple = tuple(range(12))          # AdapterDrop training: n = dropped layers
+    drops: tuple = tuple(range(11))          # AdapterDrop training: n = dropped layers (robust draws 0…10)
     torch_drops: tuple = (0, 5)              # the same on PyTorch + AdapterHub
     parallel_batch: int = 4                  # one input through N task adapters
     parallel_tasks: tuple = (1, 2, 4, 8)
@@ -39,7 +39,7 @@ class ReproConfig:
     fusion_sizes: tuple = (2, 8)
     fusion_keep: int = 2                     # pruning: top-k adapters per layer
     repeats: int = 3
-    infer_repeats: int = 5                   # inference steps are short and their overheads small: more rounds
+    infer_repeats: int = 4                   # inference steps are short and their overheads small: more rounds
     warmup: int = 1
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)

@@ -5,6 +5,7 @@ results dict (runner.py); nothing here measures.
 
 from __future__ import annotations
 
+from flax_adapters.benchmark import paired_ratio
 from flax_adapters.reproduce import headline
 
 # Paper 1 (AdapterDrop, Rücklé et al. 2021) numbers, as papers.md gives them.
@@ -24,10 +25,6 @@ def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
-
-
-def _med(d: dict, name: str):
-    return d.get(name, {}).get("median_s")
 
 
 def methods_table(m: dict) -> str:
@@ -105,11 +102,12 @@ def jax_vs_torch_table(m: dict) -> str:
             jax_s = res[name]["median_s"]
             cells = [kind, v, f"{jax_s:.3f}"]
             for fw in ("torch", "torch.compile", "peft"):
-                other = _med(res, f"{fw}/{v}")
-                cells.append("—" if other is None else f"{other:.3f} ({other / jax_s:.2f}×)")
+                other = res.get(f"{fw}/{v}")
+                cells.append("—" if other is None else f"{other['median_s']:.3f} "
+                             f"({paired_ratio(other['samples_s'], res[name]['samples_s']):.2f}×)")
             rows.append(cells)
     text = _table(["step", "variant", "JAX s", "PyTorch eager s (÷ JAX)", "torch.compile s (÷ JAX)",
-                   "peft s (÷ JAX)"], rows)
+                   "peft s (÷ JAX)"], rows) + "\n(Ratios: median over rounds of the per-round ratio.)\n"
     if m.get("errors"):
         text += "\nBaselines that failed to build or run: " + "; ".join(f"`{k}`: {v}" for k, v in m["errors"].items()) + "\n"
     return text

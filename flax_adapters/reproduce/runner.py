@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -121,8 +120,9 @@ def write_report(results: dict, workdir: Path) -> dict:
 def _markdown(results: dict, head: dict, figures: list[str]) -> str:
     s, env, cfg = results["sections"], results["environment"], results["config"]
     out = [f"# Adapter efficiency: suite `{cfg['suite']}`\n",
-           "Ratios are taken between medians of variants timed interleaved in the same run "
-           "(compile time apart, warm-up excluded). Speed-ups > 1 mean faster than the reference named "
+           "Variants compared in a table were timed in the same rounds (each round runs each once, in a "
+           "shuffled order; compile time apart, warm-up excluded), and a ratio is the median over rounds "
+           "of the per-round ratio. Times in seconds are medians. Speed-ups > 1 mean faster than the reference named "
            "in the column. Paper numbers are from ../shared/reference/papers.md; cost-model bounds are its "
            "formulas (or XLA's FLOP count of the compiled programs). Absolute times are only meaningful "
            "from a quiet machine, and compared with the paper only from a GPU.\n",

@@ -37,12 +37,12 @@ def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Cal
         errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
-def _median(results: dict, name: str) -> float | None:
-    return results[name]["median_s"] if name in results else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a / b
+def _ratio(results: dict, numerator: str | None, denominator: str | None) -> float | None:
+    """time(numerator) / time(denominator) as the median of per-round ratios (both variants were
+    timed in the same rounds); None when either is missing."""
+    if numerator not in results or denominator not in results:
+        return None
+    return benchmark.paired_ratio(results[numerator]["samples_s"], results[denominator]["samples_s"])
 
 
 def peak(cfg: ReproConfig, log: Log) -> dict:
@@ -97,14 +97,14 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup)
 
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
-    ref = lambda res, fw, what: _median(res, f"{fw}/{what}") or _median(res, f"torch/{what}")  # noqa: E731
+    ref = lambda res, fw, what: f"{fw}/{what}" if f"{fw}/{what}" in res else f"torch/{what}"  # noqa: E731
     for name, r in train.items():
         framework, method = name.split("/")
-        r["speedup_vs_full"] = _ratio(ref(train, framework, "full"), r["median_s"])
+        r["speedup_vs_full"] = _ratio(train, ref(train, framework, "full"), name)
         if framework == "jax" and method != "full":
             r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
     for name, r in infer.items():
-        overhead = _ratio(r["median_s"], ref(infer, name.split("/")[0], "bare"))
+        overhead = _ratio(infer, name, ref(infer, name.split("/")[0], "bare"))
         r["overhead_vs_bare"] = None if overhead is None else overhead - 1
     return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
             "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
@@ -127,13 +127,14 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     for name, r in res.items():
         framework, n = name.split("/")
         r["n"] = int(n)
-        r["speedup_vs_n0"] = _ratio(_median(res, f"{framework}/0"), r["median_s"])
+        r["speedup_vs_n0"] = _ratio(res, f"{framework}/0", name)
         r["cost_model"] = 2 * L / (2 * L - int(n))
     robust = list(range(min(11, L)))  # the reference implementation's U{0…10}
     out = {"workload": wl.as_dict(), "train": res, "errors": errors, "robust_over": robust}
     if all(f"jax/{n}" in res for n in robust):
-        out["robust_expected_speedup"] = res["jax/0"]["median_s"] / statistics.mean(
-            res[f"jax/{n}"]["median_s"] for n in robust)
+        # Per round: n = 0's step over the mean step of the drawn n's (the expected robust step).
+        rounds = zip(res["jax/0"]["samples_s"], *(res[f"jax/{n}"]["samples_s"] for n in robust))
+        out["robust_expected_speedup"] = statistics.median(r[0] / statistics.mean(r[1:]) for r in rounds)
         out["robust_cost_model"] = 2 * L / statistics.mean(2 * L - n for n in robust)
     return out
 
@@ -155,7 +156,7 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         for name, r in res.items():
             framework, n = name.split("/")
             r["n"] = int(n)
-            r["speedup_vs_n0"] = _ratio(_median(res, f"{framework}/0"), r["median_s"])
+            r["speedup_vs_n0"] = _ratio(res, f"{framework}/0", name)
             r["cost_model_vs_n0"] = N * L / (int(n) + N * (L - int(n)))
         out[str(N)] = res
         log(f"parallel N={N}: n=0→{max(cfg.parallel_drops)} timed")
@@ -174,7 +175,7 @@ def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     log("mixed: timing")
     res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup)
     return {"workload": wl.as_dict(), "timings": res,
-            "relative_throughput": res["single"]["median_s"] / res["mixed8"]["median_s"]}
+            "relative_throughput": _ratio(res, "single", "mixed8")}
 
 
 def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
@@ -201,7 +202,7 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
            "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup),
            "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
     for kind, ref in (("train", "full"), ("infer", "bare")):
-        for r in out[kind].values():
-            r["time_vs_adapter"] = r["median_s"] / out[kind]["adapter"]["median_s"]
-            r[f"time_vs_{ref}"] = r["median_s"] / out[kind][ref]["median_s"]
+        for name, r in out[kind].items():
+            r["time_vs_adapter"] = _ratio(out[kind], name, "adapter")
+            r[f"time_vs_{ref}"] = _ratio(out[kind], name, ref)
     return out
