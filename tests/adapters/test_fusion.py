@@ -59,7 +59,9 @@ def test_matches_adapterhub(tmp_path, case):
     assert name == ",".join(names)
     ids, mask, types = batch_for(hub.config)
     got = model(ids, attention_mask=mask, token_type_ids=types, adapter=name).last_hidden_state
-    np.testing.assert_allclose(np.asarray(got), hub_hidden(hub, ids, mask, types), rtol=0, atol=1e-5)
+    # Relative as well as absolute: on an AMD Zen 4 CPU two of 1408 hidden values (|x| ≈ 1.8) differ
+    # from PyTorch by 1.1e-5, a float32 accumulation-order difference between the two GEMM libraries.
+    np.testing.assert_allclose(np.asarray(got), hub_hidden(hub, ids, mask, types), rtol=1e-5, atol=1e-5)
     # Our save reproduces AdapterHub's tensors (those of used layers), and reloads (safetensors).
     model.save_adapter_fusion(tmp_path / "ours", name, torch_format=True)
     import torch
