@@ -105,15 +105,10 @@ def _finish(call, compiled: bool, **meta) -> Variant:
     return Variant(call, meta)
 
 
-def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False) -> Variant:
-    """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`."""
+def _train_variant(model, host: dict, compile: bool = False) -> Variant:
+    """One timed AdamW step over `model`'s trainable parameters (it is put in training mode)."""
     import torch
 
-    model = _flex(wl)
-    model.add_classification_head("t", num_labels=2)
-    if method is not None:
-        model.add_adapter("t", config=_config(method, drop_n))
-        model.train_adapter("t")
     model.to(_device()).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
@@ -121,25 +116,17 @@ def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, comp
     batch = _tensors(host)
 
     def call():
-        loss = run(**batch).loss
-        loss.backward()
+        run(**batch).loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         _sync()
     return _finish(call, compile, trainable_params=sum(p.numel() for p in params))
 
 
-def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False) -> Variant:
-    """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in."""
+def _infer_variant(model, host: dict, compile: bool = False) -> Variant:
+    """One timed forward of `model` in eval mode under `inference_mode` (no labels: no loss)."""
     import torch
 
-    model = _flex(wl)
-    model.add_classification_head("t", num_labels=2)
-    if method is not None:
-        model.add_adapter("t", config=method)
-        model.set_active_adapters("t")
-        if merged:
-            model.merge_adapter("t")
     model.to(_device()).eval()
     run = torch.compile(model) if compile else model
     batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
@@ -149,6 +136,28 @@ def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False,
             run(**batch)
         _sync()
     return _finish(call, compile)
+
+
+def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False) -> Variant:
+    """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`."""
+    model = _flex(wl)
+    model.add_classification_head("t", num_labels=2)
+    if method is not None:
+        model.add_adapter("t", config=_config(method, drop_n))
+        model.train_adapter("t")
+    return _train_variant(model, host, compile)
+
+
+def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False) -> Variant:
+    """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in."""
+    model = _flex(wl)
+    model.add_classification_head("t", num_labels=2)
+    if method is not None:
+        model.add_adapter("t", config=method)
+        model.set_active_adapters("t")
+        if merged:
+            model.merge_adapter("t")
+    return _infer_variant(model, host, compile)
 
 
 def _peft_lora(wl: Workload):
@@ -164,41 +173,18 @@ def _peft_lora(wl: Workload):
 
 def peft_train(wl: Workload, host: dict) -> Variant:
     """One AdamW step of a peft LoRA model (r 8, α 16 on query/value; the classifier trains too)."""
-    import torch
-
-    model = _peft_lora(wl).to(_device()).train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
-    batch = _tensors(host)
-
-    def call():
-        model(**batch).loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        _sync()
-    return _finish(call, False, trainable_params=sum(p.numel() for p in params))
+    return _train_variant(_peft_lora(wl), host)
 
 
 def peft_infer(wl: Workload, host: dict, *, merged: bool = False) -> Variant:
-    import torch
-
+    """A forward of the peft LoRA model; `merged` folds LoRA into the base (`merge_and_unload`)."""
     model = _peft_lora(wl)
-    if merged:
-        model = model.merge_and_unload()
-    model.to(_device()).eval()
-    batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
-
-    def call():
-        with torch.inference_mode():
-            model(**batch)
-        _sync()
-    return _finish(call, False)
+    return _infer_variant(model.merge_and_unload() if merged else model, host)
 
 
 def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
     """AdapterHub's `Parallel` over `tasks` Pfeiffer adapters (left out of layers 0…drop_n−1) and
     heads: it replicates the batch at the first layer that has an adapter."""
-    import torch
     from adapters.composition import Parallel
 
     model = _flex(wl)
@@ -207,14 +193,7 @@ def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
         model.add_adapter(name, config=_config("seq_bn", drop_n))
         model.add_classification_head(name, num_labels=2)
     model.active_adapters = Parallel(*names)
-    model.to(_device()).eval()
-    batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
-
-    def call():
-        with torch.inference_mode():
-            model(**batch)
-        _sync()
-    return _finish(call, False)
+    return _infer_variant(model, host)
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
