@@ -238,9 +238,12 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
 
 def _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckpt, log_path) -> dict:
     cfg = setup.cfg
-    evals = [r for r in tracking.MetricsLog.read(log_path) if r["kind"] == "eval"]
+    records = tracking.MetricsLog.read(log_path)
+    evals = [r for r in records if r["kind"] == "eval"]
     best_scores = next((r for r in evals if r["step"] == int(meta["best_step"])), {})
-    median = float(np.median(step_times)) if step_times else None
+    train_logs = [r["step_s"] for r in records if r["kind"] == "train"]
+    # A rerun of a finished run times no step: its logged per-window medians stand in for the lost list.
+    median = float(np.median(step_times or train_logs)) if step_times or train_logs else None
     latest = ckpt.latest_step()
     return {
         "status": status, "task": setup.task.name, "tasks": [t.name for t in setup.tasks],

@@ -1,5 +1,6 @@
 """The training binary end to end on configs/smoke.py: summary and logs, kill-and-resume to the
-same losses, a checkpoint save cut off midway, NaN stop, evaluation of a saved run elsewhere."""
+same losses, a rerun of a finished run, a checkpoint save cut off midway, NaN stop, evaluation of a
+saved run elsewhere."""
 
 import json
 import os
@@ -129,6 +130,19 @@ def test_killed_run_resumes_to_the_same_losses(method, glue_dir, runs_root, tmp_
     np.testing.assert_allclose([resumed[s] for s in expected], list(expected.values()), rtol=1e-5)
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["best"]["accuracy"] == pytest.approx(ref_summary["best"]["accuracy"])
+
+
+def test_rerun_of_a_finished_run_reuses_it(reference, glue_dir):
+    """Reruns (add_task.py reuses finished runs) train nothing and report the first run's step time."""
+    workdir, summary = reference
+    before = train_losses(workdir)
+    out = subprocess.run(command(workdir, glue_dir), env=env(), capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    again = json.loads(out.stdout.strip().splitlines()[-1])
+    assert train_losses(workdir) == before and again["best"] == summary["best"]
+    assert again["seconds"]["train"] == pytest.approx(summary["seconds"]["train"], rel=1e-4)
+    # Not the same number: the rerun has the logged per-window medians, not every step's time.
+    assert again["step_time_median_s"] == pytest.approx(summary["step_time_median_s"], rel=0.5)
 
 
 def test_save_cut_off_midway_keeps_the_last_checkpoint(glue_dir, tmp_path):
