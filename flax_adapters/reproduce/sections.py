@@ -158,6 +158,9 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             r["n"] = int(n)
             r["speedup_vs_n0"] = _ratio(res, f"{framework}/0", name)
             r["cost_model_vs_n0"] = N * L / (int(n) + N * (L - int(n)))
+            if r.get("flops") and res[f"{framework}/0"].get("flops"):  # XLA programs (torch has no count)
+                # Finer than the layer-count model: vmap fans out at layer n's first hook, not its input.
+                r["flops_vs_n0"] = res[f"{framework}/0"]["flops"] / r["flops"]
         out[str(N)] = res
         log(f"parallel N={N}: n=0→{max(cfg.parallel_drops)} timed")
     shape = dict(wl.as_dict(), batch=cfg.parallel_batch, description=wl.describe(cfg.parallel_batch))
