@@ -182,6 +182,12 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     finished = bool(cfg.patience and meta["bad_evals"] >= cfg.patience)  # an early-stopped run: nothing to do
     if finished:
         status = "early_stopped"
+    if (finished or start >= total) and (workdir / "summary.json").exists():
+        # A rerun of a finished run (add_task.py reuses them) trains nothing and keeps its summary:
+        # recomputed, it would lose the step times, which live in this process only.
+        ckpt.close()
+        logging.info("%s is finished; its summary stands", workdir)
+        return json.loads((workdir / "summary.json").read_text())
     try:
         for step in range(start + 1, start if finished else total + 1):
             task = names[order[step - 1]]
@@ -242,7 +248,8 @@ def _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckp
     evals = [r for r in records if r["kind"] == "eval"]
     best_scores = next((r for r in evals if r["step"] == int(meta["best_step"])), {})
     train_logs = [r["step_s"] for r in records if r["kind"] == "train"]
-    # A rerun of a finished run times no step: its logged per-window medians stand in for the lost list.
+    # A finished run whose summary was never written times no step here: the logged per-window
+    # medians stand in for the lost list.
     median = float(np.median(step_times or train_logs)) if step_times or train_logs else None
     latest = ckpt.latest_step()
     return {
