@@ -24,6 +24,11 @@ _FAMILIES = {
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
+# How attention runs (encoder.attention): "xla" = jax.nn.dot_product_attention's XLA path on any
+# backend, "cudnn" = its cuDNN flash-attention kernel (CUDA GPUs, bf16/fp16 only; an error
+# elsewhere), "auto" = cuDNN where the platform, dtype, shape and mask allow it, XLA otherwise.
+ATTENTION = ("auto", "xla", "cudnn")
+
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
@@ -44,6 +49,7 @@ class EncoderConfig:
     model_type: str = "bert"
     # Numerics: parameters stay fp32; compute may run in bf16 (matmuls, activations).
     compute_dtype: str = "float32"
+    attention: str = "auto"
 
     def __post_init__(self):
         if self.model_type not in _FAMILIES:
@@ -57,6 +63,8 @@ class EncoderConfig:
             )
         if self.compute_dtype not in _DTYPES:
             raise ValueError(f"compute_dtype {self.compute_dtype!r}: choose one of {sorted(_DTYPES)}")
+        if self.attention not in ATTENTION:
+            raise ValueError(f"attention {self.attention!r}: choose one of {list(ATTENTION)}")
 
     @property
     def head_dim(self) -> int:

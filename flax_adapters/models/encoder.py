@@ -5,6 +5,11 @@ layer range [start, end) (a shared trunk is computed once and continued per task
 Every layer takes `LayerHooks` (see hooks.py) for adapter methods. Dropout is driven by an explicit
 `nnx.Rngs` argument: None means deterministic (evaluation), so the module holds no RNG state and
 splitting it yields parameters only.
+
+Attention runs through `jax.nn.dot_product_attention` (`EncoderConfig.attention`: "xla", "cudnn" or
+"auto" = cuDNN flash attention on CUDA GPUs where dtype, shape and mask allow, XLA elsewhere);
+only training with attention dropout takes an explicit-probabilities path, since that function
+has no dropout.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Sequence
 
 import flax.struct
 import jax
+import jax.extend
 import jax.numpy as jnp
 from flax import nnx
 
@@ -58,6 +64,55 @@ def _layer_norm(cfg: EncoderConfig, rngs: nnx.Rngs) -> nnx.LayerNorm:
     # LayerNorm statistics stay fp32 even under bf16 compute; the two-pass variance matches torch.
     return nnx.LayerNorm(cfg.hidden_size, epsilon=cfg.layer_norm_eps, dtype=jnp.float32,
                          use_fast_variance=False, rngs=rngs)
+
+
+def _on_cuda() -> bool:
+    backend = jax.extend.backend.get_backend()
+    return backend.platform == "gpu" and "cuda" in backend.platform_version.lower()
+
+
+def attention_implementation(setting: str, dtype, head_dim: int, q_len: int, kv_len: int, *,
+                             dropout: bool, cuda: bool | None = None) -> str:
+    """Which attention runs: 'cudnn' or 'xla' (jax.nn.dot_product_attention) or 'probs' (explicit
+    probabilities, the only way to apply attention dropout: jax.nn.dot_product_attention has none).
+
+    'auto' picks cuDNN only where jax's flash-attention checks would pass (fused_attention_stablehlo:
+    bf16/fp16 Q/K/V, head dim a multiple of 8 and ≤ 128 on every CUDA arch (256 on Hopper only),
+    even query/key lengths when a bias is given in training -- we always pass the mask as a bias).
+    """
+    if dropout:
+        if setting == "cudnn":
+            raise ValueError("attention='cudnn' cannot apply attention dropout (jax.nn.dot_product_attention "
+                             "has none): set attention_probs_dropout_prob=0 or attention='auto'")
+        return "probs"
+    if setting != "auto":
+        return setting
+    cuda = _on_cuda() if cuda is None else cuda
+    fits = (jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) and head_dim % 8 == 0 and head_dim <= 128
+            and q_len % 2 == 0 and kv_len % 2 == 0)
+    return "cudnn" if cuda and fits else "xla"
+
+
+def cudnn_bias(bias, dtype, q_len: int, kv_len: int):
+    """The mask bias as cuDNN takes it: in the Q/K/V dtype and of full [B, 1, Q, K] extent. Clipping
+    to the dtype's min first keeps fp32's min from rounding to -inf in bf16 (NaN in the softmax)."""
+    bias = jnp.maximum(bias, jnp.finfo(dtype).min).astype(dtype)
+    return jnp.broadcast_to(bias, (bias.shape[0], bias.shape[1], q_len, kv_len))
+
+
+def attention(q, k, v, bias, setting: str = "auto", dropout=None):
+    """Multi-head attention, q [B, Q, H, D], k/v [B, K, H, D], additive fp32 mask bias broadcastable
+    to [B, 1, Q, K] -> [B, Q, H, D]. Logits, mask and softmax are fp32 on every path; `dropout`
+    (a function of the probabilities, None = off) forces the explicit-probabilities path."""
+    impl = attention_implementation(setting, q.dtype, q.shape[-1], q.shape[1], k.shape[1],
+                                    dropout=dropout is not None)
+    if impl == "probs":
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(q.shape[-1])
+        probs = jax.nn.softmax(scores.astype(jnp.float32) + bias, axis=-1).astype(q.dtype)
+        return jnp.einsum("bhqk,bkhd->bqhd", dropout(probs), v)
+    if impl == "cudnn":
+        bias = cudnn_bias(bias, q.dtype, q.shape[1], k.shape[1])
+    return jax.nn.dot_product_attention(q, k, v, bias=bias, implementation=impl)
 
 
 class Embeddings(nnx.Module):
@@ -111,10 +166,9 @@ class Layer(nnx.Module):
         k = heads(hooks.project("key", x, self.key))
         v = heads(hooks.project("value", x, self.value))
         k, v, bias = hooks.attention_kv(k, v, bias)
-        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(cfg.head_dim)
-        probs = jax.nn.softmax(scores.astype(jnp.float32) + bias, axis=-1).astype(cfg.dtype)
-        probs = self.attn_dropout(probs, deterministic=det, rngs=rngs)
-        ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(x.shape[:2] + (cfg.hidden_size,))
+        dropout = None if det or cfg.attention_probs_dropout_prob == 0 else (
+            lambda p: self.attn_dropout(p, deterministic=False, rngs=rngs))
+        ctx = attention(q, k, v, bias, cfg.attention, dropout).reshape(x.shape[:2] + (cfg.hidden_size,))
         s = self.hidden_dropout(hooks.project("attn_out", ctx, self.attn_out), deterministic=det, rngs=rngs)
         x = hooks.sublayer("attention", s, x, self._ln(self.attn_ln))
         inter = activation(cfg.hidden_act)(hooks.project("intermediate", x, self.intermediate))
