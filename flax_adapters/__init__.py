@@ -1,7 +1,18 @@
-"""flax-adapters: adapters and AdapterDrop for BERT-family encoders in JAX/Flax NNX."""
+"""flax-adapters: adapters and AdapterDrop for BERT-family encoders in JAX/Flax NNX.
 
-from flax_adapters.adapters import (AdapterConfig, AdapterError, AdapterModel, BatchSplit, Fuse, HeadConfig,
-                                    Parallel, Stack)
+The public API, as README.md's API section shows it:
+
+    import flax_adapters as fa
+    model = fa.from_pretrained(path)                  # an AdapterModel
+    model.add_adapter("task", "seq_bn")               # any name in fa.METHODS
+    out = model(ids, attention_mask=mask, adapter="task")
+
+Below it: `flax_adapters.models` (the encoder, checkpoint loading), `flax_adapters.adapters`
+(methods, heads, the container, AdapterHub I/O), `flax_adapters.data` and `flax_adapters.training`.
+"""
+
+from flax_adapters.adapters import (METHODS, AdapterConfig, AdapterError, AdapterModel, BatchSplit, Fuse, HeadConfig,
+                                    Output, Parallel, Stack, apply, forward)
 from flax_adapters.models import CheckpointError, EncoderConfig, EncoderModel, LayerHooks
 
 
@@ -13,6 +24,7 @@ def from_pretrained(name_or_path, **options) -> AdapterModel:
     return AdapterModel.from_pretrained(name_or_path, **options)
 
 
-__all__ = ["AdapterConfig", "AdapterError", "AdapterModel", "BatchSplit", "CheckpointError", "EncoderConfig",
-           "EncoderModel", "Fuse", "HeadConfig", "LayerHooks", "Parallel", "Stack", "from_pretrained"]
+__all__ = ["METHODS", "AdapterConfig", "AdapterError", "AdapterModel", "BatchSplit", "CheckpointError",
+           "EncoderConfig", "EncoderModel", "Fuse", "HeadConfig", "LayerHooks", "Output", "Parallel", "Stack",
+           "apply", "forward", "from_pretrained"]
 __version__ = "0.1.0"

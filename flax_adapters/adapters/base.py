@@ -7,14 +7,23 @@ A method is three things, kept together in one file per method and listed in reg
   3. `Adapter.layer_hooks(rngs)` -> one `LayerHooks` (or None) per layer: how it attaches to the
      encoder's hook points. It runs inside the traced function, so shared work (prefix MLP,
      Compacter's shared rule matrices) happens once per call, not once per layer.
-Plus `hub_table()`: (our state path, AdapterHub tensor name, transform) rows for interop.
+Plus `hub_table()`: (our state path, AdapterHub tensor name, transform) rows for interop, and
+`hub_ignore(key)` for tensors AdapterHub writes that we need not read.
+`Slot` is a built adapter or head split into its static graphdef and parameter state: what the
+container holds by name and what the pure functions (functional.py) take.
+
+Import order inside this package (tests/test_imports.py checks it): method files (this contract,
+common.py, models/ and, for a method built on another, that method's file) -> registry.py ->
+model.py (AdapterModel, the container), with hub_io.py (AdapterHub directories) beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
+import jax
+import numpy as np
 from flax import nnx
 
 from flax_adapters.models.config import EncoderConfig
@@ -98,6 +107,17 @@ class Adapter(nnx.Module):
     def hub_table(self) -> Iterable[HubRow]:
         raise NotImplementedError
 
+    def hub_ignore(self, key: str) -> bool:
+        """True for an AdapterHub tensor name this method reads past (a duplicate, say)."""
+        del key
+        return False
+
+    def hub_missing_hint(self, name: str, where: str) -> str | None:
+        """An explanation for AdapterHub tensor `name` missing from directory `where`, when the method
+        knows why it can be missing (None: the plain 'missing tensor' message)."""
+        del name, where
+        return None
+
     # Reparametrisable methods (LoRA, (IA)³) fold into the base weights for zero-cost inference.
     mergeable: ClassVar[bool] = False
 
@@ -106,3 +126,30 @@ class Adapter(nnx.Module):
 
     def unmerge(self, base_params):
         raise AdapterError(f"method {self.config.method!r} cannot be merged into the base weights")
+
+
+@dataclasses.dataclass
+class Slot:
+    """A named adapter or head: its config, static graphdef and (mutable) parameter state."""
+
+    config: Any
+    graphdef: Any
+    params: Any
+
+    @classmethod
+    def of(cls, module: nnx.Module, config=None) -> "Slot":
+        return cls(module.config if config is None else config, *nnx.split(module))
+
+    def module(self):
+        return nnx.merge(self.graphdef, self.params)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(self.params))
+
+
+def lookup(table: Mapping[str, Slot], name: str, what: str = "adapter") -> Slot:
+    """`table[name]`, or an AdapterError naming `name` and listing what there is."""
+    if not isinstance(name, str) or name not in table:
+        raise AdapterError(f"no {what} named {name!r}; this model has {sorted(table) or 'none'}")
+    return table[name]

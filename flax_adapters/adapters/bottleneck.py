@@ -14,33 +14,20 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
-import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
+from flax_adapters.adapters.common import KAIMING_A5, NON_LINEARITIES
 from flax_adapters.models.config import EncoderConfig
 from flax_adapters.models.hooks import LayerHooks
 
-NON_LINEARITIES = {
-    "relu": jax.nn.relu,
-    "swish": jax.nn.silu,
-    "silu": jax.nn.silu,
-    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
-    "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid,
-    "leakyrelu": lambda x: jax.nn.leaky_relu(x, 0.01),
-    "linear": lambda x: x,
-}
-
 # AdapterHub's weight initialisations: (down kernel, up kernel) initialisers; biases start at 0.
-_KAIMING_A5 = nnx.initializers.variance_scaling(1 / 3, "fan_in", "uniform")  # torch kaiming_uniform_(a=√5)
 # torch trunc_normal_(std=1e-2, a=-2e-2, b=2e-2): std of the untruncated normal, cut at ±2σ.
 _HOULSBY = nnx.initializers.truncated_normal(1e-2, lower=-2.0, upper=2.0)
 INITS = {
     "bert": (nnx.initializers.normal(0.02), nnx.initializers.normal(0.02)),
-    "mam_adapter": (_KAIMING_A5, nnx.initializers.zeros),
+    "mam_adapter": (KAIMING_A5, nnx.initializers.zeros),
     "houlsby": (_HOULSBY, _HOULSBY),
 }
 

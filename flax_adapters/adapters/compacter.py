@@ -208,3 +208,11 @@ class CompacterAdapter(BottleneckAdapter):
         if self.config.shared_phm_rule:
             for k in rule_names(self.config):
                 yield (k,), "shared_parameters.{name}." + k, "copy"
+
+    def hub_missing_hint(self, name, where):
+        if not name.startswith("shared_parameters."):
+            return None
+        return (f"{where}: this Compacter's shared PHM rule {name!r} is not in the file: AdapterHub's "
+                "save_adapter omits the shared rule when the adapter lives in a bare model "
+                "(adapters.init(BertModel)); save it from an AdapterHub AdapterModel (e.g. "
+                "AutoAdapterModel.from_pretrained(...)) or use shared_phm_rule=False")

@@ -21,11 +21,11 @@ graphdefs a static tuple), so switching between same-structured stacks does not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from flax_adapters.adapters.base import AdapterError
+from flax_adapters.adapters.base import AdapterError, Slot, lookup
 from flax_adapters.models.hooks import LayerHooks
 
 # Methods whose adapters can be stacked: AdapterHub's table of Stack support (all of ours), plus
@@ -157,27 +157,27 @@ def stack_hooks(per_adapter: Sequence[Sequence[LayerHooks | None]]) -> list[Laye
     return layers
 
 
-# --- resolving blocks against a model (AdapterModel.__call__ dispatches here) -----------------------
-def fusion_name(model, fuse: Fuse) -> str:
+# --- resolving blocks against a model's adapters (the container's call dispatches here) --------------
+def fusion_name(adapters: Mapping[str, Slot], fuse: Fuse) -> str:
     """The fusion slot over exactly `fuse`'s adapters (the one named fuse.name first)."""
     for a in fuse.children:
-        model._get(model.adapters, a, "adapter")
-    for name in [fuse.name] + list(model.adapters):
-        config = getattr(model.adapters.get(name), "config", None)
+        lookup(adapters, a)
+    for name in [fuse.name] + list(adapters):
+        config = getattr(adapters.get(name), "config", None)
         if getattr(config, "method", None) == "fusion" and list(config.adapter_names) == fuse.children:
             return name
     raise AdapterError(f"no fusion over {fuse.children}; call model.add_fusion({fuse!r}) (or "
                        "load_adapter_fusion) first")
 
 
-def resolve(model, block: Stack | Fuse):
+def resolve(adapters: Mapping[str, Slot], block: Stack | Fuse):
     """(adapter graphdef(s), state(s), default head name) of a Stack or Fuse: a plain slot for a
     Fuse or a one-adapter Stack (the exact string-path computation), tuples for a longer Stack."""
     if isinstance(block, Fuse):
-        name = fusion_name(model, block)
-        return model.adapters[name].graphdef, model.adapters[name].params, name
-    names = [fusion_name(model, c) if isinstance(c, Fuse) else c for c in block.children]
-    slots = [model._get(model.adapters, n, "adapter") for n in names]
+        name = fusion_name(adapters, block)
+        return adapters[name].graphdef, adapters[name].params, name
+    names = [fusion_name(adapters, c) if isinstance(c, Fuse) else c for c in block.children]
+    slots = [lookup(adapters, n) for n in names]
     for n, s in zip(names, slots):
         if s.config.method not in STACKABLE:
             raise AdapterError(f"adapter {n!r} (method {s.config.method!r}) cannot be stacked; Stack "
@@ -187,15 +187,9 @@ def resolve(model, block: Stack | Fuse):
     return tuple(s.graphdef for s in slots), tuple(s.params for s in slots), names[-1]
 
 
-def run_multitask(model, block: Parallel | BatchSplit, input_ids, attention_mask, token_type_ids, *, drop_n):
-    """Parallel -> run_parallel (a list of Outputs); BatchSplit -> run_mixed (rows keep their heads)."""
-    if isinstance(block, Parallel):
-        return model.run_parallel(input_ids, attention_mask, token_type_ids, adapters=block.children,
-                                  drop_n=drop_n)
-    n = np.shape(input_ids)[0]
-    if sum(block.batch_sizes) != n:
+def batch_split_tasks(block: BatchSplit, batch: int) -> np.ndarray:
+    """The task index of each row under a BatchSplit block (rows in order, batch_sizes each)."""
+    if sum(block.batch_sizes) != batch:
         raise AdapterError(f"BatchSplit batch_sizes {block.batch_sizes} sum to {sum(block.batch_sizes)}, "
-                           f"but the batch has {n} examples")
-    task_ids = np.repeat(np.arange(len(block)), block.batch_sizes)
-    return model.run_mixed(input_ids, attention_mask, token_type_ids, task_ids=task_ids,
-                           adapters=block.children, drop_n=drop_n)
+                           f"but the batch has {batch} examples")
+    return np.repeat(np.arange(len(block)), block.batch_sizes)

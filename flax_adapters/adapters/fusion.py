@@ -8,31 +8,27 @@ A_j of one configuration and a `Fusion` (query Q, key K, value V) compute
   y = LN(c + x) if original_ln_after else c          (AdapterHub's post_forward)
 `FusionAdapter` is an ordinary Adapter (AdapterDrop's `drop_n`, jitted calls and training apply)
 holding copies of its sub-adapters; `prune` keeps static per-layer top-k index lists, so a pruned
-layer computes only k bottlenecks.
+layer computes only k bottlenecks. Its AdapterHub directory (adapter_fusion_config.json + weights)
+is read and written by hub_io.py from `fusion_rows`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import re
-from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from flax_adapters.adapters import hub
-from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
+from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError, Slot
 from flax_adapters.adapters.bottleneck import BottleneckAdapter, BottleneckConfig
 from flax_adapters.models.hooks import LayerHooks
 
 HUB_FIELDS = ("key", "query", "value", "query_before_ln", "regularization", "residual_before", "temperature",
               "value_before_softmax", "value_initialized", "dropout_prob")
-FILES = ("adapter_fusion_config.json", "model_adapter_fusion.safetensors", "pytorch_model_adapter_fusion.bin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +55,7 @@ class FusionConfig(AdapterConfig):
         super().validate(enc)
         if self.temperature:  # a per-call annealed T is mutable training state; not modelled
             raise AdapterError("AdapterFusion temperature=True is not supported")
-        if not _sequential(self.adapter_config) or not self.adapter_names:
+        if not sequential(self.adapter_config) or not self.adapter_names:
             raise AdapterError("AdapterFusion fuses one or more sequential bottleneck adapters")
         self.adapter_config.validate(enc)
         n, sel = len(self.adapter_names), self.selected
@@ -74,7 +70,8 @@ class FusionConfig(AdapterConfig):
         return {k: getattr(self, k) for k in HUB_FIELDS}
 
 
-def _sequential(config) -> bool:  # compose_fuse uses the sequential Adapter's pre/post_forward
+def sequential(config) -> bool:
+    """Whether AdapterFusion can fuse adapters of `config`: sequential bottleneck ones only."""  # compose_fuse uses the sequential Adapter's pre/post_forward
     return type(config) is BottleneckConfig and not config.is_parallel
 
 
@@ -179,24 +176,25 @@ def regularization_loss(fusion: FusionAdapter) -> jax.Array:
     return sum(terms) if fusion.config.regularization and terms else jnp.zeros(())
 
 
-def build_fusion(model, adapters: list[str], *, seed: int = 0, **options):
-    """A Slot fusing `model`'s named adapters (a copy of their current weights)."""
-    from flax_adapters.adapters.model import Slot
-
-    slots = [model._get(model.adapters, a, "adapter") for a in adapters]
-    for a, s in zip(adapters, slots):
-        if not _sequential(s.config):
+def build(adapters: Mapping[str, Slot], enc, *, seed: int = 0, **options) -> Slot:
+    """A fusion Slot over `adapters` (name -> Slot, in order), holding a copy of their current weights;
+    `options` are AdapterHub's AdapterFusionConfig fields (HUB_FIELDS)."""
+    names, slots = list(adapters), list(adapters.values())
+    if not names:
+        raise AdapterError("AdapterFusion needs at least one adapter to fuse")
+    for a, s in zip(names, slots):
+        if not sequential(s.config):
             raise AdapterError(f"adapter {a!r} ({type(s.config).__name__}): AdapterFusion fuses sequential "
                                "bottleneck adapters only")
         if s.config != slots[0].config:  # one structure, so every sub-adapter runs the same pre/post_forward
-            raise AdapterError(f"adapter {a!r} differs in structure/options from {adapters[0]!r}")
+            raise AdapterError(f"adapter {a!r} differs in structure/options from {names[0]!r}")
     if bad := set(options) - set(HUB_FIELDS):
         raise AdapterError(f"unknown AdapterFusion option(s) {sorted(bad)}; valid: {list(HUB_FIELDS)}")
-    config = FusionConfig(adapter_names=tuple(adapters), adapter_config=slots and slots[0].config, **options)
-    module = FusionAdapter(config, model.config, rngs=nnx.Rngs(seed))
+    config = FusionConfig(adapter_names=tuple(names), adapter_config=slots[0].config, **options)
+    module = FusionAdapter(config, enc, rngs=nnx.Rngs(seed))
     for sub, s in zip(module.adapters, slots):
         nnx.update(sub, s.params)
-    return Slot(config, *nnx.split(module))
+    return Slot.of(module)
 
 
 # --- training the fusion only -------------------------------------------------------------------
@@ -246,38 +244,3 @@ def prune(fusion: FusionAdapter, weights, k: int) -> FusionAdapter:
     old = dict(nnx.to_flat_state(nnx.state(fusion)))
     nnx.update(pruned, nnx.from_flat_state({p: old[p] for p, _ in nnx.to_flat_state(nnx.state(pruned))}))
     return pruned
-
-
-# --- AdapterHub directories: adapter_fusion_config.json + (model_adapter_fusion.safetensors | .bin) --
-def save_fusion(model, directory, name: str, *, torch_format: bool = False) -> None:
-    slot, enc, directory = model._get(model.adapters, name, "adapter"), model.config, Path(directory)
-    if not isinstance(slot.config, FusionConfig):
-        raise AdapterError(f"adapter {name!r} is not a fusion; use save_adapter")
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = hub._export(slot, list(slot.module().fusion_rows()), name, hub.PREFIXES[enc.model_type])
-    hub._write(directory, tensors, FILES[1], FILES[2], torch_format)
-    meta = {"adapter_names": list(slot.config.adapter_names), "config": slot.config.to_hub(),
-            "hidden_size": enc.hidden_size, "model_class": hub.MODEL_CLASSES[enc.model_type],
-            "model_name": str(model.path or ""), "model_type": enc.model_type, "name": name,
-            "version": hub.HUB_VERSION}
-    (directory / FILES[0]).write_text(json.dumps(meta, indent=2))
-
-
-def load_fusion(model, directory, name: str | None = None, *, overwrite: bool = False) -> str:
-    """Loads AdapterHub's save_adapter_fusion output; its adapters must be loaded already."""
-    directory = Path(directory)
-    meta = hub._read_json(directory / FILES[0])
-    hub._check_base(meta, model, str(directory))
-    adapters = meta.get("adapter_names") or (meta.get("name") or "").split(",")
-    saved = meta.get("name") or ",".join(adapters)
-    name = name or saved
-    model._check_new(model.adapters, name, "adapter", overwrite)
-    slot = build_fusion(model, adapters, **(meta.get("config") or {}))
-    rows = list(slot.module().fusion_rows())
-    fused = {int(re.search(r"layer\.(\d+)\.", h).group(1)) for _, h, _ in rows}
-    # AdapterHub also keeps (unused) fusion layers where the adapters are left out: ignore those.
-    ignore = lambda k: (m := re.search(r"encoder\.layer\.(\d+)\.", k)) is not None and int(m.group(1)) not in fused
-    tensors = hub._read_weights(directory, FILES[1], FILES[2])
-    hub._fill(slot, rows, tensors, saved, (hub.PREFIXES[model.config.model_type], ""), ignore, str(directory))
-    model.adapters[name] = slot
-    return name

@@ -13,8 +13,8 @@ import dataclasses
 import jax.numpy as jnp
 from flax import nnx
 
-from flax_adapters.adapters.base import AdapterError
-from flax_adapters.adapters.bottleneck import NON_LINEARITIES
+from flax_adapters.adapters.base import AdapterError, Slot
+from flax_adapters.adapters.common import NON_LINEARITIES
 
 KINDS = ("classification", "regression", "tagging", "multiple_choice")
 
@@ -111,3 +111,8 @@ class Head(nnx.Module):
         for k in range(len(self.dense)):
             yield ("dense", k, "kernel"), f"heads.{{name}}.{3 * k + 1}.weight", "linear"
             yield ("dense", k, "bias"), f"heads.{{name}}.{3 * k + 1}.bias", "copy"
+
+
+def build_head(config: HeadConfig, enc, seed: int = 0) -> Slot:
+    """A freshly initialised head of `config` for encoder config `enc` (AdapterHub's BERT init)."""
+    return Slot.of(Head(config, enc.hidden_size, enc.hidden_dropout_prob, rngs=nnx.Rngs(seed)))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
-from flax_adapters.adapters.bottleneck import _KAIMING_A5
+from flax_adapters.adapters.common import KAIMING_A5
 from flax_adapters.models.config import EncoderConfig
 from flax_adapters.models.hooks import LayerHooks
 
@@ -32,7 +32,7 @@ HUB_MODULES = {"query": "encoder.layer.{i}.attention.self.query.",
 
 # AdapterHub's LoRA inits (A, B) in our [in, r] / [r, out] layout: "lora" is nn.Linear's default
 # kaiming_uniform_(a=√5) on A (fan_in = in either way) and zero B, so a fresh LoRA is a no-op.
-LORA_INITS = {"lora": (_KAIMING_A5, nnx.initializers.zeros),
+LORA_INITS = {"lora": (KAIMING_A5, nnx.initializers.zeros),
               "bert": (nnx.initializers.normal(0.02), nnx.initializers.normal(0.02)),
               "ia3": (nnx.initializers.ones, nnx.initializers.ones)}
 
@@ -191,8 +191,8 @@ class LoRAAdapter(Adapter):
                 continue
             for name, proj in layer.projections().items():
                 kpath, bpath = ("layers", i, name, "kernel"), ("layers", i, name, "bias")
-                kernel = flat[kpath].value
-                bias = flat[bpath].value if bpath in flat else None
+                kernel = flat[kpath].get_value()
+                bias = flat[bpath].get_value() if bpath in flat else None
                 # Fold in fp32 whatever the stored dtype, then store back in it.
                 new_k, new_b = getattr(proj, how)(kernel.astype(jnp.float32),
                                                   None if bias is None else bias.astype(jnp.float32))

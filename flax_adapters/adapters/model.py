@@ -7,47 +7,23 @@
 
 Which adapter runs is an argument of the call; its parameters are pytree arguments of one
 jitted function (functional.forward), so switching adapters of the same shape never retraces.
+
+The container sits above the methods and the registry: it builds slots through registry.py,
+dispatches composition blocks (composition.py), runs tasks together (multitask.py) and reads and
+writes AdapterHub directories through hub_io.py, which in turn knows nothing of the container.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
 import jax
 import numpy as np
-from flax import nnx
 
-from flax_adapters.adapters import composition, registry
-from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
+from flax_adapters.adapters import composition, fusion, hub_io, multitask, registry
+from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError, Slot, lookup
 from flax_adapters.adapters.functional import Output, forward
-from flax_adapters.adapters.heads import Head, HeadConfig
+from flax_adapters.adapters.heads import HeadConfig, build_head
+from flax_adapters.adapters.prefix import PrefixTuningAdapter
 from flax_adapters.models.model import EncoderModel, check_inputs
-
-
-@dataclasses.dataclass
-class Slot:
-    """A named adapter or head: its config, static graphdef and (mutable) parameter state."""
-
-    config: Any
-    graphdef: Any
-    params: Any
-
-    def module(self):
-        return nnx.merge(self.graphdef, self.params)
-
-    @property
-    def num_parameters(self) -> int:
-        return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(self.params))
-
-
-def build_adapter(config: AdapterConfig, enc, seed: int = 0) -> Slot:
-    module = registry.adapter_class(config)(config, enc, rngs=nnx.Rngs(seed))
-    return Slot(config, *nnx.split(module))
-
-
-def build_head(config: HeadConfig, enc, seed: int = 0) -> Slot:
-    return Slot(config, *nnx.split(Head(config, enc.hidden_size, enc.hidden_dropout_prob, rngs=nnx.Rngs(seed))))
 
 
 class AdapterModel(EncoderModel):
@@ -61,14 +37,14 @@ class AdapterModel(EncoderModel):
     def add_adapter(self, name: str, method: str | AdapterConfig = "seq_bn", *, seed: int = 0,
                     overwrite: bool = False, **options) -> AdapterConfig:
         """Adds a freshly initialised adapter (AdapterHub's init for the method)."""
-        self._check_new(self.adapters, name, "adapter", overwrite)
+        self.check_new_name(self.adapters, name, "adapter", overwrite)
         config = registry.make_config(method, **options)
-        self.adapters[name] = build_adapter(config, self.config, seed)
+        self.adapters[name] = registry.build_adapter(config, self.config, seed)
         return config
 
     def add_head(self, name: str, kind: str = "classification", *, seed: int = 0, overwrite: bool = False,
                  **options) -> HeadConfig:
-        self._check_new(self.heads, name, "head", overwrite)
+        self.check_new_name(self.heads, name, "head", overwrite)
         config = HeadConfig(kind=kind, **options)
         self.heads[name] = build_head(config, self.config, seed)
         return config
@@ -76,28 +52,32 @@ class AdapterModel(EncoderModel):
     def delete_adapter(self, name: str) -> None:
         if self.merged == name:
             self.unmerge_adapter()
-        self._get(self.adapters, name, "adapter")
+        lookup(self.adapters, name, "adapter")
         del self.adapters[name]
 
     def delete_head(self, name: str) -> None:
-        self._get(self.heads, name, "head")
+        lookup(self.heads, name, "head")
         del self.heads[name]
 
     @staticmethod
-    def _check_new(table, name, what, overwrite):
+    def check_new_name(table, name, what: str, overwrite: bool) -> None:
+        """Raises unless `name` may be added to `table` (the adapters or the heads)."""
         if not isinstance(name, str) or not name:
             raise AdapterError(f"{what} name must be a non-empty string, got {name!r}")
         if name in table and not overwrite:
             raise AdapterError(f"{what} {name!r} exists; pass overwrite=True to replace it")
 
-    @staticmethod
-    def _get(table, name, what) -> Slot:
-        if name not in table:
-            raise AdapterError(f"no {what} named {name!r}; this model has {sorted(table) or 'none'}")
-        return table[name]
-
     def adapter_module(self, name: str) -> Adapter:
-        return self._get(self.adapters, name, "adapter").module()
+        """A live NNX module of adapter `name` (a copy: edits reach the model through its Slot)."""
+        return lookup(self.adapters, name, "adapter").module()
+
+    def eject_prefix_tuning(self, name: str) -> None:
+        """Replaces prefix-tuning adapter `name` by its flat form (AdapterHub's `eject_prefix_tuning`):
+        outputs are unchanged, the reparametrisation MLP is gone."""
+        module = self.adapter_module(name)
+        if not isinstance(module, PrefixTuningAdapter):
+            raise AdapterError(f"adapter {name!r} is not prefix tuning; only prefix tuning can be ejected")
+        self.adapters[name] = Slot.of(module.eject())
 
     # --- merging (LoRA, (IA)³) ----------------------------------------------------------------
     def merge_adapter(self, name: str) -> None:
@@ -129,11 +109,15 @@ class AdapterModel(EncoderModel):
             if isinstance(adapter, (composition.Parallel, composition.BatchSplit)):
                 if head is not ...:
                     raise AdapterError(f"{adapter!r} runs each adapter with its own head; drop head=")
-                return composition.run_multitask(self, adapter, input_ids, attention_mask, token_type_ids,
-                                                 drop_n=drop_n)
-            adapter_def, adapter_params, name = composition.resolve(self, adapter)
+                if isinstance(adapter, composition.Parallel):
+                    return self.run_parallel(input_ids, attention_mask, token_type_ids, adapters=adapter.children,
+                                             drop_n=drop_n)
+                task_ids = composition.batch_split_tasks(adapter, np.shape(input_ids)[0])
+                return self.run_mixed(input_ids, attention_mask, token_type_ids, task_ids=task_ids,
+                                      adapters=adapter.children, drop_n=drop_n)
+            adapter_def, adapter_params, name = composition.resolve(self.adapters, adapter)
         elif adapter is not None:
-            slot = self._get(self.adapters, adapter, "adapter")
+            slot = lookup(self.adapters, adapter, "adapter")
             if self.merged not in (None, adapter):
                 raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() "
                                    f"before running {adapter!r}")
@@ -143,28 +127,32 @@ class AdapterModel(EncoderModel):
         head_slot = None
         head_name = (name if name in self.heads else None) if head is ... else head
         if head_name is not None:
-            head_slot = self._get(self.heads, head_name, "head")
+            head_slot = lookup(self.heads, head_name, "head")
         shape = ids.shape
         if head_slot is not None and head_slot.config.kind == "multiple_choice":
             # [batch, choices, length] -> [batch·choices, length]; the head folds choices back.
             flat = lambda a: None if a is None else np.asarray(a).reshape(-1, shape[-1])
             ids, attention_mask, token_type_ids = flat(ids), flat(attention_mask), flat(token_type_ids)
-        if not 0 <= drop_n <= self.config.num_hidden_layers:
-            raise ValueError(f"drop_n {drop_n} outside [0, {self.config.num_hidden_layers}]")
+        self.check_drop_n(drop_n)
         inputs = check_inputs(self.config, ids, attention_mask, token_type_ids)
         return forward(self.graphdef, self.params, adapter_def, adapter_params,
                        None if head_slot is None else head_slot.graphdef,
                        None if head_slot is None else head_slot.params, *inputs, drop_n=drop_n)
 
+    def check_drop_n(self, drop_n) -> None:
+        """AdapterDrop's n must leave the adapter at least one layer: 0 <= drop_n < num layers."""
+        layers = self.config.num_hidden_layers
+        if isinstance(drop_n, bool) or not isinstance(drop_n, (int, np.integer)) or not 0 <= drop_n < layers:
+            raise AdapterError(f"drop_n={drop_n!r} must be an int in [0, {layers}) for this {layers}-layer model "
+                               f"(drop_n={layers} would drop the adapter from every layer: run without adapter=)")
+
     # --- multi-task inference (shared trunk; see multitask.py) ---------------------------------
     def _task_stack(self, adapters):
-        from flax_adapters.adapters import multitask
-
         if not adapters:
             raise AdapterError("name at least one adapter")
         if self.merged is not None:
             raise AdapterError(f"adapter {self.merged!r} is merged into the base; unmerge_adapter() first")
-        slots = [self._get(self.adapters, a, "adapter") for a in adapters]
+        slots = [lookup(self.adapters, a, "adapter") for a in adapters]
         if len({s.graphdef for s in slots}) != 1:
             odd = next(a for a, s in zip(adapters, slots) if s.graphdef != slots[0].graphdef)
             raise AdapterError(f"adapter {odd!r} differs in method/options from {adapters[0]!r}; "
@@ -177,8 +165,7 @@ class AdapterModel(EncoderModel):
     def run_parallel(self, input_ids, attention_mask=None, token_type_ids=None, *, adapters, drop_n: int = 0):
         """Every adapter (with its head, when all have one) on the same batch, in one pass:
         AdapterHub's `Parallel` block. Returns one Output per adapter, in order."""
-        from flax_adapters.adapters import multitask
-
+        self.check_drop_n(drop_n)
         adapter_def, stacked, head_defs, head_params = self._task_stack(list(adapters))
         inputs = check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         hidden, logits = multitask.parallel(self.graphdef, self.params, adapter_def, stacked, head_defs,
@@ -188,8 +175,7 @@ class AdapterModel(EncoderModel):
     def run_mixed(self, input_ids, attention_mask=None, token_type_ids=None, *, task_ids, adapters,
                   drop_n: int = 0) -> Output:
         """Example i runs adapter `adapters[task_ids[i]]` (and its head), all in one pass."""
-        from flax_adapters.adapters import multitask
-
+        self.check_drop_n(drop_n)
         adapter_def, stacked, head_defs, head_params = self._task_stack(list(adapters))
         inputs = check_inputs(self.config, input_ids, attention_mask, token_type_ids)
         task_ids = np.asarray(task_ids)
@@ -203,42 +189,50 @@ class AdapterModel(EncoderModel):
                       else [logits[t][i] for i, t in enumerate(task_ids)])
         return Output(hidden, None, logits)
 
-    # --- AdapterHub directories ---------------------------------------------------------------
+    # --- AdapterHub directories (hub_io.py) ------------------------------------------------------
     def load_adapter(self, directory, name: str | None = None, *, with_head: bool = True,
                      overwrite: bool = False) -> str:
-        """Loads a directory written by AdapterHub's `save_adapter` (or ours); returns its name."""
-        from flax_adapters.adapters import hub
+        """Loads a directory written by AdapterHub's `save_adapter` (or ours); returns its name.
+        Nothing changes in the model unless the whole directory loads."""
+        name, slot, head = hub_io.read_adapter(directory, self.config, name, with_head=with_head)
+        self.check_new_name(self.adapters, name, "adapter", overwrite)
+        if head is not None:
+            self.check_new_name(self.heads, name, "head", overwrite)
+            self.heads[name] = head
+        self.adapters[name] = slot
+        return name
 
-        return hub.load_adapter(self, directory, name, with_head=with_head, overwrite=overwrite)
-
-    def save_adapter(self, directory, name: str, *, with_head: bool = True, torch_format: bool = False) -> None:
-        """Writes `name` in AdapterHub's format (adapter.safetensors, or pytorch_adapter.bin)."""
-        from flax_adapters.adapters import hub
-
-        hub.save_adapter(self, directory, name, with_head=with_head, torch_format=torch_format)
+    def save_adapter(self, directory, name: str, *, with_head: bool = True, torch_format: bool | None = None) -> None:
+        """Writes `name` (and its head) in AdapterHub's format: adapter.safetensors, plus
+        pytorch_adapter.bin when torch is importable (what AdapterHub's default load_adapter reads);
+        torch_format=True: the .bin only (AdapterHub's own layout), False: safetensors only."""
+        slot = lookup(self.adapters, name, "adapter")
+        head = self.heads.get(name) if with_head else None
+        hub_io.write_adapter(directory, name, slot, head, self.config, model_name=str(self.path or ""),
+                             torch_format=torch_format)
 
     # --- AdapterFusion (fusion.py): a fusion is an adapter slot, run as model(ids, adapter=name) ----
     def add_fusion(self, name, adapters=None, *, seed: int = 0, overwrite: bool = False, **options):
         """Fuses bottleneck adapters of one configuration (a copy of their current weights) under
         `name`; options are AdapterHub's AdapterFusionConfig fields (defaults: "dynamic").
         `add_fusion(Fuse("a", "b"))` names it as AdapterHub does: "a,b"."""
-        from flax_adapters.adapters import fusion
-
         if isinstance(name, composition.Fuse) and adapters is None:
             name, adapters = name.name, name.children
         elif adapters is None or not isinstance(name, str):
             raise AdapterError("call add_fusion(name, [adapters, ...]) or add_fusion(Fuse(*adapters))")
-        self._check_new(self.adapters, name, "adapter", overwrite)
-        self.adapters[name] = fusion.build_fusion(self, list(adapters), seed=seed, **options)
+        self.check_new_name(self.adapters, name, "adapter", overwrite)
+        slots = {a: lookup(self.adapters, a, "adapter") for a in adapters}
+        self.adapters[name] = fusion.build(slots, self.config, seed=seed, **options)
         return self.adapters[name].config
 
     def load_adapter_fusion(self, directory, name: str | None = None, *, overwrite: bool = False) -> str:
         """Loads AdapterHub's save_adapter_fusion output (its adapters loaded first); returns its name."""
-        from flax_adapters.adapters import fusion
+        name, slot = hub_io.read_fusion(directory, self.config, self.adapters, name)
+        self.check_new_name(self.adapters, name, "adapter", overwrite)
+        self.adapters[name] = slot
+        return name
 
-        return fusion.load_fusion(self, directory, name, overwrite=overwrite)
-
-    def save_adapter_fusion(self, directory, name: str, *, torch_format: bool = False) -> None:
-        from flax_adapters.adapters import fusion
-
-        fusion.save_fusion(self, directory, name, torch_format=torch_format)
+    def save_adapter_fusion(self, directory, name: str, *, torch_format: bool | None = None) -> None:
+        """Writes fusion `name` as AdapterHub's save_adapter_fusion does (file choice as save_adapter)."""
+        hub_io.write_fusion(directory, name, lookup(self.adapters, name, "adapter"), self.config,
+                            model_name=str(self.path or ""), torch_format=torch_format)

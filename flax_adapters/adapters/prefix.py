@@ -8,28 +8,31 @@ Flat form (flat=True): kv is a parameter of P·L·2·h numbers. Either way kv is
 [P, L·2, heads, head_dim]; layer j (counting only layers not in leave_out) uses rows 2j (keys)
 and 2j+1 (values). The MLP runs once per call in `layer_hooks`, not once per layer.
 `eject` turns a reparametrised adapter into the flat one with identical outputs.
+
+AdapterHub keeps one prefix pool on the base model and reaches it from every layer, so its
+`state_dict` names the pool once at the base and once under each layer; torch.save stores the
+shared tensors once. Our export writes the base names only (AdapterHub's loader fills the shared
+pool from them and reports the per-layer names as merely missing); our loader reads either form.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
-from flax_adapters.adapters.bottleneck import _KAIMING_A5, NON_LINEARITIES
-from flax_adapters.models import hf_names
+from flax_adapters.adapters.common import KAIMING_A5, NON_LINEARITIES, torch_bias_init
 from flax_adapters.models.hooks import LayerHooks
 
 # AdapterHub keeps the prefix module in a pool on the base model and saves it once there ...
 HUB_BASE = "prefix_tuning.prefix_tunings.{name}.self_prefix."
-# ... and again under every layer's self-attention (the pool is a submodule of each layer).
+# ... and again under every layer's self-attention (the pool is a submodule of each layer); we
+# read files with those copies (AdapterHub's own) but write the base names only.
 HUB_LAYER = "encoder.layer.{i}.attention.self.prefix_tuning.pool.prefix_tunings.{name}.self_prefix."
 _LAYER_COPY = re.compile(r"encoder\.layer\.\d+\.attention\.self\.prefix_tuning\.pool\.prefix_tunings\.")
 
@@ -74,12 +77,6 @@ class PrefixTuningConfig(AdapterConfig):
         return dict(super().to_hub(), architecture="prefix_tuning")
 
 
-def _torch_bias_init(fan_in: int):
-    """torch.nn.Linear's default bias init: U(-1/√fan_in, 1/√fan_in)."""
-    bound = 1.0 / math.sqrt(fan_in)
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
-
-
 class PrefixHooks(LayerHooks):
     """Prepends one layer's prefix keys/values ([P, heads, head_dim], shared by the batch)."""
 
@@ -112,8 +109,8 @@ class PrefixTuningAdapter(Adapter):
         else:            # nn.Embedding is N(0, 1); nn.Linear is kaiming_uniform(a=√5) + U(±1/√fan_in)
             self.wte = nnx.Param(jax.random.normal(rngs.params(), (p, h)))
             n = int(config.bottleneck_size)
-            self.trans_in = nnx.Linear(h, n, kernel_init=_KAIMING_A5, bias_init=_torch_bias_init(h), rngs=rngs)
-            self.trans_out = nnx.Linear(n, out, kernel_init=_KAIMING_A5, bias_init=_torch_bias_init(n), rngs=rngs)
+            self.trans_in = nnx.Linear(h, n, kernel_init=KAIMING_A5, bias_init=torch_bias_init(h), rngs=rngs)
+            self.trans_out = nnx.Linear(n, out, kernel_init=KAIMING_A5, bias_init=torch_bias_init(n), rngs=rngs)
         self.dropout = nnx.Dropout(config.dropout)
 
     def prefix_kv(self) -> jax.Array:
@@ -151,28 +148,5 @@ class PrefixTuningAdapter(Adapter):
             yield (ours, "bias"), f"{HUB_BASE}control_trans.{theirs}.bias", "copy"
 
     def hub_ignore(self, key: str) -> bool:
-        # The per-layer copies duplicate the base copy we load from.
+        # AdapterHub's per-layer copies duplicate the base copy we load from.
         return bool(_LAYER_COPY.search(key))
-
-    def hub_extra_tensors(self, name: str, prefix: str) -> dict:
-        """AdapterHub's per-layer copies (under every layer, left-out ones included, as it saves)."""
-        state = dict(nnx.to_flat_state(nnx.state(self, nnx.Param)))
-        extra = {}
-        for path, hub, transform in self.hub_table():
-            array = hf_names.INVERSE[transform](np.asarray(jax.device_get(state[path].value)))
-            suffix = hub[len(HUB_BASE):]
-            for i in range(self.enc.num_hidden_layers):
-                extra[prefix + HUB_LAYER.format(i=i, name=name) + suffix] = array
-        return extra
-
-
-def eject_adapter(model, name: str) -> None:
-    """Replaces `model`'s prefix-tuning adapter `name` by its flat form (AdapterHub's
-    `eject_prefix_tuning`); outputs are unchanged, the MLP is gone."""
-    from flax_adapters.adapters.model import Slot
-
-    module = model.adapter_module(name)
-    if not isinstance(module, PrefixTuningAdapter):
-        raise AdapterError(f"adapter {name!r} is not prefix tuning; only prefix tuning can be ejected")
-    flat = module.eject()
-    model.adapters[name] = Slot(flat.config, *nnx.split(flat))

@@ -3,15 +3,18 @@
 Names follow AdapterHub's config strings (`seq_bn`, `double_seq_bn`, `par_bn`, `lora`, `ia3`,
 `prefix_tuning`, `compacter`) plus the paper names (`pfeiffer`, `houlsby`, `parallel`).
 A new method is one file with an AdapterConfig + Adapter pair and one `register` call here.
+The registry imports the method files; no method imports it (only the container, the AdapterHub
+I/O and the layers above adapters/ do).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+from flax import nnx
+
 from flax_adapters.adapters import bottleneck, compacter, ia3, lora, prefix
-from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError
+from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError, Slot
 
 # name -> (Adapter subclass, default config)
 METHODS: dict[str, tuple[type[Adapter], AdapterConfig]] = {}
@@ -63,5 +66,6 @@ def config_from_hub(d: dict) -> AdapterConfig:
                        f"supported methods: {sorted(METHODS)}")
 
 
-def config_fields(config: AdapterConfig) -> dict:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+def build_adapter(config: AdapterConfig, enc, seed: int = 0) -> Slot:
+    """A freshly initialised adapter of `config` for encoder config `enc` (AdapterHub's init)."""
+    return Slot.of(adapter_class(config)(config, enc, rngs=nnx.Rngs(seed)), config)

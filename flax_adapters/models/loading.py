@@ -48,7 +48,7 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
         ) from None
 
 
-def _read_file(path: Path) -> dict[str, np.ndarray]:
+def read_file(path: Path) -> dict[str, np.ndarray]:
     if path.suffix == ".safetensors":
         from safetensors.numpy import load_file
 
@@ -78,9 +78,9 @@ def read_tensors(directory: Path) -> dict[str, np.ndarray]:
             shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
             tensors: dict[str, np.ndarray] = {}
             for shard in shards:
-                tensors.update(_read_file(directory / shard))
+                tensors.update(read_file(directory / shard))
             return tensors
-        return _read_file(path)
+        return read_file(path)
     raise FileNotFoundError(f"{directory}: no weights found (looked for {', '.join(WEIGHT_FILES)})")
 
 
@@ -113,7 +113,7 @@ def state_from_tensors(cfg: EncoderConfig, tensors: Mapping[str, np.ndarray],
         if key not in tensors:
             raise CheckpointError(f"missing tensor {key!r} (needed for {'/'.join(map(str, path))})")
         array = hf_names.TRANSFORMS[transform](np.asarray(tensors[key]))
-        expected = flat[path].value.shape
+        expected = flat[path].get_value().shape
         if array.shape != expected:
             raise CheckpointError(f"tensor {key!r} has shape {tuple(array.shape)}, expected {tuple(expected)} "
                                   f"(after '{transform}') for config hidden_size={cfg.hidden_size}, "
@@ -146,5 +146,5 @@ def export_tensors(cfg: EncoderConfig, params) -> dict[str, np.ndarray]:
     """The inverse map: encoder params -> HF-named numpy tensors (BertModel naming, no prefix)."""
     flat = dict(nnx.to_flat_state(params))
     with_pooler = ("pooler", "kernel") in flat
-    return {hf: hf_names.INVERSE[t](np.asarray(jax.device_get(flat[path].value)))
+    return {hf: hf_names.INVERSE[t](np.asarray(jax.device_get(flat[path].get_value())))
             for path, hf, t in hf_names.expand(cfg.num_hidden_layers, with_pooler)}

@@ -36,6 +36,8 @@ def check_inputs(cfg: EncoderConfig, input_ids, attention_mask=None, token_type_
         return a.astype(np.int32)
 
     ids = as_ids("input_ids", input_ids)
+    if ids.size == 0:  # XLA would run it and return nothing; almost surely a data bug upstream
+        raise ValueError(f"input_ids is empty (shape {ids.shape}): give at least one example of at least one token")
     # RoBERTa positions start at pad_token_id + 1, so they reach length + pad + 1.
     limit = cfg.max_position_embeddings - (cfg.pad_token_id + 1 if cfg.position_style == "roberta" else 0)
     if ids.shape[1] > limit:
@@ -48,8 +50,9 @@ def check_inputs(cfg: EncoderConfig, input_ids, attention_mask=None, token_type_
         if a.shape != ids.shape:
             raise ValueError(f"{name} has shape {a.shape}, input_ids has {ids.shape}")
         out.append(a)
-    if out[2].size and out[2].max() >= cfg.type_vocab_size:
-        raise ValueError(f"token_type_ids hold ids >= type_vocab_size {cfg.type_vocab_size}")
+    if out[2].min() < 0 or out[2].max() >= cfg.type_vocab_size:
+        raise ValueError(f"token_type_ids hold ids outside [0, {cfg.type_vocab_size}) (the model's type_vocab_size): "
+                         f"min {out[2].min()}, max {out[2].max()}")
     return tuple(jnp.asarray(a) for a in out)
 
 

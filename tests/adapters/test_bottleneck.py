@@ -67,7 +67,7 @@ def test_fresh_adapter_behaves_as_in_adapterhub(tiny_checkpoint, preset):
 
 
 def test_param_counts_bert_base():
-    from flax_adapters.adapters.model import build_adapter
+    from flax_adapters.adapters.registry import build_adapter
     from flax_adapters.adapters.registry import make_config
     from flax_adapters.models import EncoderConfig
 

@@ -200,7 +200,7 @@ def test_unsupported_method_in_stack(pair):
 
     from flax_adapters.adapters.base import Adapter, AdapterConfig
     from flax_adapters.adapters.composition import StackHooks
-    from flax_adapters.adapters.model import Slot
+    from flax_adapters.adapters import Slot
     from flax_adapters.models import LayerHooks
 
     class ScaleConfig(AdapterConfig):

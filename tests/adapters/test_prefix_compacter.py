@@ -60,14 +60,12 @@ def test_prefix_leave_out_layers_get_no_prefix(tmp_path):
 def test_prefix_eject_gives_same_outputs(tmp_path):
     from adapters import PrefixTuningConfig
 
-    from flax_adapters.adapters.prefix import eject_adapter
-
     hub, base_dir, adapter_dir = hub_pair(tmp_path, PrefixTuningConfig(prefix_length=6, leave_out=[2]))
     model = fa.from_pretrained(base_dir)
     model.load_adapter(adapter_dir)
     before = _outputs(model, hub)
     n_before = model.adapters["a"].num_parameters
-    eject_adapter(model, "a")
+    model.eject_prefix_tuning("a")
     assert model.adapters["a"].config.flat and model.adapters["a"].num_parameters == 6 * 2 * 2 * 32 < n_before
     np.testing.assert_allclose(_outputs(model, hub), before, rtol=0, atol=1e-6)
     # AdapterHub's own eject agrees, and its flat adapter loads here.
@@ -77,8 +75,10 @@ def test_prefix_eject_gives_same_outputs(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["prefix_leave_out", "compacter", "compacter_roberta", "compacter_factorized_rule"])
-@pytest.mark.parametrize("torch_format", [False, True])
+@pytest.mark.parametrize("torch_format", [None, False, True])
 def test_save_round_trip_and_adapterhub_loads_ours(tmp_path, name, torch_format):
+    """Ours -> ours exactly, and ours -> AdapterHub with its default call (None: both files; True:
+    the .bin only) or, for a safetensors-only directory, its use_safetensors=True call."""
     import adapters
 
     config, kind, tiny = _configs()[name]
@@ -94,7 +94,8 @@ def test_save_round_trip_and_adapterhub_loads_ours(tmp_path, name, torch_format)
 
     flex = {"bert": adapters.BertAdapterModel, "roberta": adapters.RobertaAdapterModel}[kind]
     fresh = flex.from_pretrained(base_dir).eval()
-    assert fresh.load_adapter(str(ours), use_safetensors=not torch_format) == "a"
+    kwargs = {"use_safetensors": True} if torch_format is False else {}  # AdapterHub's default reads the .bin
+    assert fresh.load_adapter(str(ours), **kwargs) == "a"
     fresh.set_active_adapters("a")
     ids, mask, types = batch_for(hub.config)
     np.testing.assert_allclose(hub_hidden(fresh, ids, mask, types), want, rtol=0, atol=1e-5)

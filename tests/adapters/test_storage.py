@@ -1,0 +1,111 @@
+"""On-disk size of one task's adapter: our AdapterHub export beside AdapterHub's own save_adapter,
+for every method, and prefix tuning's shared pool written once (issue 21, point 3).
+
+Run as a script to print the table for a model shape (sizes in BUILD_NOTES.md come from this):
+    python -m tests.adapters.test_storage                      # the tiny test shape
+    python -m tests.adapters.test_storage 384 6 12 1536        # hidden, layers, heads, FFN (MiniLM)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+METHODS = ("seq_bn", "double_seq_bn", "par_bn", "lora", "ia3", "prefix_tuning", "compacter", "compacter++")
+# Compacter needs hidden/32 divisible by phm_dim 4.
+SHAPE = dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
+LAYER_COPY = re.compile(r"encoder\.layer\.\d+\.attention\.self\.prefix_tuning\.pool\.")
+
+
+def measure(method: str, tmp: Path, **shape) -> dict:
+    """Bytes of AdapterHub's save_adapter (its default, pytorch_adapter.bin) and of our export of the
+    same weights: the .bin we write for AdapterHub's default call and our adapter.safetensors."""
+    import adapters
+
+    import flax_adapters as fa
+    from tests.adapters.hub_utils import hub_pair
+
+    hub, base_dir, hub_dir = hub_pair(tmp / method, adapters.AdapterConfig.load(method), **shape)
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(hub_dir)
+    ours = tmp / method / "ours"
+    model.save_adapter(ours, "a")
+    size = lambda p: p.stat().st_size
+    return {"method": method, "params": model.adapters["a"].num_parameters,
+            "adapterhub_bin": size(hub_dir / "pytorch_adapter.bin"), "ours_bin": size(ours / "pytorch_adapter.bin"),
+            "ours_safetensors": size(ours / "adapter.safetensors"), "dirs": (hub_dir, ours)}
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("method", METHODS)
+def test_our_export_is_the_size_of_adapterhubs(tmp_path, method):
+    """Our .bin is within 5% of AdapterHub's own (same format); our safetensors holds the float32
+    weights (4 bytes per parameter) with less per-tensor overhead than a torch zip, so it is no
+    larger. Prefix tuning's pool is written once, not per layer."""
+    import torch
+
+    row = measure(method, tmp_path, **SHAPE)
+    assert abs(row["ours_bin"] / row["adapterhub_bin"] - 1) < 0.05, row
+    assert 4 * row["params"] < row["ours_safetensors"] <= row["adapterhub_bin"], row
+    hub_dir, ours = row["dirs"]
+    theirs = torch.load(hub_dir / "pytorch_adapter.bin", weights_only=True)
+    written = torch.load(ours / "pytorch_adapter.bin", weights_only=True)
+    # Our names are AdapterHub's, less its per-layer aliases of the prefix pool.
+    assert sorted(written) == sorted(k for k in theirs if not LAYER_COPY.search(k))
+    if method == "prefix_tuning":
+        assert len(theirs) > len(written) > 0
+
+
+@pytest.mark.torch
+def test_prefix_pool_in_either_form_loads(tmp_path):
+    """Our loader reads the pool once (our export) or also under every layer (AdapterHub's own save,
+    and our export before the pool was written once), with the same outputs."""
+    import adapters
+    from safetensors.numpy import load_file, save_file
+
+    import flax_adapters as fa
+    from tests.adapters.hub_utils import batch_for, hub_hidden, hub_pair
+
+    hub, base_dir, hub_dir = hub_pair(tmp_path, adapters.PrefixTuningConfig(prefix_length=5, leave_out=[1]))
+    ids, mask, types = batch_for(hub.config)
+    want = hub_hidden(hub, ids, mask, types)
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(hub_dir)  # AdapterHub's form: pool + per-layer copies (.bin)
+    model.save_adapter(tmp_path / "once", "a", torch_format=False)
+    once = load_file(str(tmp_path / "once" / "adapter.safetensors"))
+    assert not any(LAYER_COPY.search(k) for k in once)
+    copies = dict(once)
+    for k, v in once.items():  # the old form: every layer (left-out ones too) holds a copy
+        for i in range(hub.config.num_hidden_layers):
+            copies[k.replace("bert.prefix_tuning.prefix_tunings.a.",
+                             f"bert.encoder.layer.{i}.attention.self.prefix_tuning.pool.prefix_tunings.a.")] = v
+    (tmp_path / "copies").mkdir()
+    save_file(copies, str(tmp_path / "copies" / "adapter.safetensors"))
+    (tmp_path / "copies" / "adapter_config.json").write_text((tmp_path / "once" / "adapter_config.json").read_text())
+    for name, directory in (("once", tmp_path / "once"), ("copies", tmp_path / "copies")):
+        model.load_adapter(directory, name)
+        got = model(ids, attention_mask=mask, token_type_ids=types, adapter=name).last_hidden_state
+        np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5)
+
+
+def main(argv):
+    hidden, layers, heads, ffn = (int(a) for a in argv) if argv else SHAPE.values()
+    shape = dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=ffn)
+    print(f"shape {shape}; bytes on disk of one adapter (no head)")
+    print(f"{'method':<14}{'params':>12}{'AdapterHub .bin':>17}{'ours .bin':>12}{'ours .safetensors':>19}{'ratio':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in METHODS:
+            if m.startswith("compacter") and (hidden // 32) % 4:
+                continue
+            r = measure(m, Path(tmp), **shape)
+            print(f"{m:<14}{r['params']:>12,}{r['adapterhub_bin']:>17,}{r['ours_bin']:>12,}"
+                  f"{r['ours_safetensors']:>19,}{r['ours_safetensors'] / r['adapterhub_bin']:>8.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,176 @@
+"""The package's import graph: every module imports on its own, no cycles, no private names across
+modules, and the adapters/ order of issue 15 (methods -> registry -> container, I/O beside it).
+
+The graph is read from the source (ast), function-level imports included: a lazy import inside a
+function still ties two modules together, and that is how the old adapters/ circle hid.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "flax_adapters"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_package(module: str) -> bool:
+    return MODULES[module].name == "__init__.py"
+
+
+def _imports(module: str):
+    """(target module, names imported from it, line) for every import statement of `module`
+    that reaches into flax_adapters; `from pkg import sub` counts as importing the submodule."""
+    tree = ast.parse(MODULES[module].read_text())
+    package = module if _is_package(module) else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES:
+                    yield alias.name, [], node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: climb from this module's package
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            if base not in MODULES:
+                continue
+            plain = []
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                if sub in MODULES:
+                    yield sub, [], node.lineno
+                else:
+                    plain.append(alias.name)
+            if plain:
+                yield base, plain, node.lineno
+
+
+GRAPH = {m: sorted({t for t, _, _ in _imports(m) if t != m}) for m in MODULES}
+
+
+def _find_cycle(graph: dict) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for t in graph[m]:
+            if state.get(t) == "open":
+                return stack[stack.index(t):] + [t]
+            if t not in state and (cycle := visit(t)):
+                return cycle
+        stack.pop()
+        state[m] = "done"
+        return None
+
+    for m in graph:
+        if m not in state and (cycle := visit(m)):
+            return cycle
+    return None
+
+
+def test_the_graph_is_read():
+    """Guards the parser: known edges of the package must show up."""
+    assert "flax_adapters.adapters.registry" in GRAPH["flax_adapters.adapters.model"]
+    assert "flax_adapters.adapters.bottleneck" in GRAPH["flax_adapters.adapters.registry"]
+    assert "flax_adapters.models.hooks" in GRAPH["flax_adapters.adapters.bottleneck"]
+    assert _find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": ["b"], "b": []}) is None
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_private_name_crosses_a_module():
+    """No `from flax_adapters.x import _name`, and no `x._name` on an imported flax_adapters module."""
+    bad = []
+    for m, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        modules_bound = {}
+        for target, names, line in _imports(m):
+            bad += [f"{m}:{line} imports {target}.{n}" for n in names if n.startswith("_") and not n.startswith("__")]
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    full = alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+                    if full in MODULES:
+                        modules_bound[alias.asname or alias.name.split(".")[0]] = full
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id in modules_bound and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                bad.append(f"{m}:{node.lineno} uses {modules_bound[node.value.id]}.{node.attr}")
+    assert not bad, "private names used across modules:\n" + "\n".join(bad)
+
+
+ADAPTERS = "flax_adapters.adapters."
+METHOD_FILES = {"base", "common", "bottleneck", "compacter", "lora", "ia3", "prefix", "fusion", "heads"}
+
+
+def test_adapters_import_order():
+    """Method files import only the contract, common.py, models/ and other method files; only the
+    container (model.py) and hub_io.py import the registry; hub_io never imports the container;
+    models/ imports nothing above it and adapters/ nothing but models/ (experiments -> training ->
+    adapters -> models)."""
+    bad = []
+    for m, targets in GRAPH.items():
+        for t in targets:
+            if m.startswith("flax_adapters.models") and not t.startswith("flax_adapters.models"):
+                bad.append(f"{m} -> {t} (models/ is the bottom layer)")
+            if m.startswith(ADAPTERS) and not t.startswith((ADAPTERS, "flax_adapters.models")):
+                bad.append(f"{m} -> {t} (adapters/ may import only adapters/ and models/)")
+            here, there = m.removeprefix(ADAPTERS), t.removeprefix(ADAPTERS)
+            if m.startswith(ADAPTERS) and here in METHOD_FILES and t.startswith(ADAPTERS) and there not in METHOD_FILES:
+                bad.append(f"{m} -> {t} (a method file may import only the contract and other method files)")
+            if t == ADAPTERS + "registry" and m.startswith(ADAPTERS) and here not in ("model", "hub_io", "__init__"):
+                bad.append(f"{m} -> {t} (only the container and the I/O use the registry)")
+            if m == ADAPTERS + "hub_io" and t == ADAPTERS + "model":
+                bad.append(f"{m} -> {t} (the I/O sits beside the container, not above it)")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_module_imports_on_its_own():
+    """Each module imported first, with no other flax_adapters module loaded: a cycle that Python
+    cannot resolve, or a module that works only after another was imported, fails here."""
+    script = (
+        "import sys, traceback\n"
+        "failed = []\n"
+        f"for name in {sorted(MODULES)!r}:\n"
+        "    for m in [k for k in sys.modules if k == 'flax_adapters' or k.startswith('flax_adapters.')]:\n"
+        "        del sys.modules[m]\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except Exception as e:\n"
+        "        failed.append(f'{name}: {type(e).__name__}: {e}')\n"
+        "print('\\n'.join(failed))\n"
+        "sys.exit(1 if failed else 0)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["flax_adapters", "flax_adapters.adapters", "flax_adapters.models"])
+def test_all_lists_what_the_package_exports(name):
+    """`__all__` of each public package names only real attributes, and every public class or
+    function it imports is listed."""
+    module = __import__(name, fromlist=["__all__"])
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert not missing, f"{name}.__all__ lists {missing}, which do not exist"
+    unlisted = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
+                and getattr(v, "__module__", "").startswith("flax_adapters") and n not in module.__all__]
+    assert not unlisted, f"{name} exports {unlisted} without listing them in __all__"
