@@ -8,6 +8,8 @@ function still ties two modules together, and that is how the old adapters/ circ
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +176,21 @@ def test_all_lists_what_the_package_exports(name):
     unlisted = [n for n, v in vars(module).items() if not n.startswith("_") and callable(v)
                 and getattr(v, "__module__", "").startswith("flax_adapters") and n not in module.__all__]
     assert not unlisted, f"{name} exports {unlisted} without listing them in __all__"
+
+
+def test_readme_names_what_exists():
+    """README's API examples import only what exists (`fa.X`, `from flax_adapters... import ...`),
+    and its layout section names only files that exist."""
+    import flax_adapters as fa
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [n for n in re.findall(r"\bfa\.([A-Za-z_]\w*)", readme) if not hasattr(fa, n)]
+    for module, names in re.findall(r"^from (flax_adapters[\w.]*) import ([\w, ]+)", readme, re.M):
+        imported = importlib.import_module(module)
+        missing += [f"{module}.{n.strip()}" for n in names.split(",") if not hasattr(imported, n.strip())]
+    layout = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    named = [folder + f for folder, text in re.findall(r"^(flax_adapters/\w+/)\s+(.*(?:\n {20,}.*)*)", layout, re.M)
+             for f in re.findall(r"(?<![/\w])(\w+\.py)\b", text)]
+    assert "flax_adapters/adapters/hub_io.py" in named  # the layout section was read
+    missing += [f for f in named if not (ROOT / f).exists()]
+    assert not missing, f"README names what does not exist: {missing}"

@@ -51,6 +51,26 @@ def test_matches_adapterhub_roberta_family_with_head(tmp_path, kind):
     np.testing.assert_allclose(np.asarray(out.logits), hub_logits(hub, ids, mask, types), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("head", ["classification", "tagging"])
+def test_adapterhub_default_call_loads_our_adapter_and_head(tmp_path, head):
+    """Issue 22.1: `AutoAdapterModel.load_adapter(dir)` with no flags (it reads pytorch_adapter.bin and
+    pytorch_model_head.bin) loads a directory we saved, head included, with equal logits."""
+    import adapters
+    from adapters import DoubleSeqBnConfig
+
+    hub, base_dir, adapter_dir = hub_pair(tmp_path, DoubleSeqBnConfig(), head=head)
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(adapter_dir)
+    model.save_adapter(tmp_path / "ours", "a")
+    fresh = adapters.AutoAdapterModel.from_pretrained(base_dir).eval()
+    assert fresh.load_adapter(str(tmp_path / "ours")) == "a"
+    fresh.set_active_adapters("a")
+    ids, mask, types = batch_for(hub.config)
+    want = np.asarray(model(ids, attention_mask=mask, token_type_ids=types, adapter="a").logits)
+    np.testing.assert_allclose(hub_logits(fresh, ids, mask, types), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(hub_logits(hub, ids, mask, types), want, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("preset", ["seq_bn", "double_seq_bn", "par_bn"])
 def test_fresh_adapter_behaves_as_in_adapterhub(tiny_checkpoint, preset):
     """At initialisation: Pfeiffer/Houlsby are near-identity (N(0, 0.02) weights), parallel is
