@@ -7,14 +7,11 @@ each underlying run is a normal train-loop workdir, so an interrupted experiment
         --workdir=runs/add_rte --config.max_steps=600 --config.data.max_train_examples=8000
 """
 
-import sys
-
 from absl import app, flags
-from ml_collections import config_flags
 
-from flax_adapters.training import add_task, tracking
+from flax_adapters.training import add_task, cli, tracking
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "base config (its task/method are overridden)")
+_CONFIG = cli.define_config("config", None, "base config (its task/method are overridden)")
 _WORKDIR = flags.DEFINE_string("workdir", None, "root of the experiment's runs", required=True)
 _OLD = flags.DEFINE_list("old", ["sst2", "mrpc", "stsb"], "tasks that exist before")
 _NEW = flags.DEFINE_string("new", "rte", "the task added")
@@ -26,15 +23,17 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if _CONFIG.value is None:
-        sys.exit("error: --config is required (e.g. configs/glue_minilm.py)")
+        cli.fail("--config is required (e.g. configs/glue_minilm.py)")
     tracking.quiet_orbax()
     try:
-        table = add_task.run(_CONFIG.value, _WORKDIR.value, old=_OLD.value, new=_NEW.value,
-                             adapter_method=_METHOD.value, replays=[float(r) for r in _REPLAYS.value])
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {type(e).__name__}: {e}")
+        replays = [float(r) for r in _REPLAYS.value]
+    except ValueError:
+        cli.fail(f"--replays wants fractions such as 0.2,0.05; got {','.join(_REPLAYS.value)}")
+    # User errors (a bad key, a missing data dir, …) become one `error:` line in cli.run.
+    table = add_task.run(_CONFIG.value, _WORKDIR.value, old=_OLD.value, new=_NEW.value,
+                         adapter_method=_METHOD.value, replays=replays)
     print(add_task.markdown(table))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

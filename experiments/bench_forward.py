@@ -22,10 +22,11 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
 from flax_adapters import benchmark
+from flax_adapters.training import cli
 from flax_adapters.models import EncoderConfig, EncoderModel
 from flax_adapters.models.model import encode
 
@@ -122,4 +123,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)  # a user error (bad flag, shape, method) is one `error:` line

@@ -10,9 +10,10 @@ weights are measured on the benchmark batch itself, since which two survive does
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from flax_adapters import benchmark
+from flax_adapters.training import cli
 from flax_adapters.reproduce import Workload, default_config, from_config_dict, sections
 
 FLAGS = flags.FLAGS
@@ -37,4 +38,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)  # a user error (bad flag, shape, method) is one `error:` line

@@ -24,11 +24,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
 from flax_adapters import benchmark  # noqa: E402
+from flax_adapters.training import cli  # noqa: E402
 from flax_adapters.models import Encoder, EncoderConfig  # noqa: E402
 
 
@@ -139,4 +140,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)  # a user error (bad flag, shape, method) is one `error:` line

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from flax_adapters import benchmark
+from flax_adapters.training import cli
 from flax_adapters.training import loop
 from flax_adapters.training.config import from_config_dict
 from flax_adapters.training.optim import make_optimizer
@@ -125,4 +126,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)  # a user error (bad flag, shape, method) is one `error:` line

@@ -16,28 +16,25 @@ import os
 import sys
 
 from absl import app, flags
-from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
 from flax_adapters.reproduce import from_config_dict, run_suite  # noqa: E402
+from flax_adapters.training import cli  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(__file__), "..", "configs",
-                                                                  "reproduce.py"),
-                                          "configs/reproduce.py:<suite>; override keys with --config.a=v")
+_CONFIG = cli.define_config("config", os.path.join(os.path.dirname(__file__), "..", "configs", "reproduce.py"),
+                            "configs/reproduce.py:<suite>; override keys with --config.a=v")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/reproduce", "output directory")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        cfg = from_config_dict(_CONFIG.value)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    # A bad key or value, a missing convergence run: one `error:` line (cli.run), before any section runs.
+    cfg = from_config_dict(_CONFIG.value)
     head = run_suite(cfg, _WORKDIR.value, log=lambda s: print(s, flush=True))
     print(json.dumps({k: v for k, v in head.items() if not isinstance(v, dict)}, indent=1))
     print(f"report: {os.path.join(_WORKDIR.value, 'report.md')}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

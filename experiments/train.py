@@ -9,21 +9,24 @@
     python experiments/train.py --config=configs/smoke.py --workdir=/shared/smoke --config.mesh.fsdp=2 \
         --coordinator_address=10.0.0.1:1234 --num_processes=2 --process_id=$RANK
 
+Any config key overrides with --config.<key>=<value>, adapter options included
+(--config.method.options.reduction_factor=8; README lists every method's options). A user error
+(misspelt key, bad value, missing data or run) is one `error:` line and exit status 1.
+
 Re-running the same command resumes from the latest checkpoint in --workdir. The summary
 (best metric, time to best, step time, memory, checkpoint bytes) is printed as JSON and written
 to <workdir>/summary.json; per-step and per-evaluation records go to <workdir>/metrics.jsonl.
 """
 
 import json
-import sys
 
 from absl import app, flags
-from ml_collections import config_flags
 
-from flax_adapters.training import distributed, loop, tracking
+from flax_adapters.training import cli, distributed, loop, tracking
 from flax_adapters.training.config import from_config_dict
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<file>.py[:arg]; override keys with --config.a.b=v")
+_CONFIG = cli.define_config("config", None, "configs/<file>.py[:arg]; override keys with --config.a.b=v, adapter "
+                            "options with --config.method.options.<option>=v")
 _WORKDIR = flags.DEFINE_string("workdir", None, "run directory: checkpoints, metrics.jsonl, summary.json",
                                required=True)
 _EVAL_DATA_DIR = flags.DEFINE_string("eval_data_dir", None, "instead of training, score the saved run in "
@@ -52,10 +55,10 @@ def main(argv):
             raise ValueError("--config is required for training (or pass --eval_data_dir to score a run)")
         else:
             result = loop.train(from_config_dict(_CONFIG.value), _WORKDIR.value)
-    except (ValueError, FileNotFoundError, loop.DivergedError) as e:
-        sys.exit(f"error: {type(e).__name__}: {e}")
+    except loop.DivergedError as e:  # a run, not a user error, but its message is all there is to say
+        cli.fail(f"{type(e).__name__}: {e}")
     print(json.dumps(result, default=float))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -11,7 +11,7 @@ import dataclasses
 
 import ml_collections
 
-from flax_adapters.training.config import config_dict_of, dataclass_from
+from flax_adapters.training.config import config_dict_of, dataclass_from, nearest_first
 
 SECTIONS = ("peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage", "convergence")
 TORCH_COMPILE_TARGETS = ("train:full", "train:seq_bn", "infer:bare", "infer:seq_bn")
@@ -67,16 +67,17 @@ def _validate(cfg: ReproConfig) -> None:
 
     bad = [s for s in cfg.sections if s not in SECTIONS]
     if bad:
-        raise ValueError(f"unknown section(s) {bad}; choose from {list(SECTIONS)}")
+        raise ValueError(f"unknown section(s) {bad}; choose from (nearest first) {nearest_first(bad[0], SECTIONS)}")
     bad = [m for m in cfg.methods if m not in registry.METHODS]
     if bad:
-        raise ValueError(f"unknown method(s) {bad}; registered: {sorted(registry.METHODS)}")
+        raise ValueError(f"unknown method(s) {bad}; registered (nearest first): {nearest_first(bad[0], registry.METHODS)}")
     bad = [t for t in cfg.torch_compile if t not in TORCH_COMPILE_TARGETS]
     if bad:
-        raise ValueError(f"torch_compile: unknown target(s) {bad}; choose from {list(TORCH_COMPILE_TARGETS)}")
+        raise ValueError(f"torch_compile: unknown target(s) {bad}; choose from (nearest first) "
+                         f"{nearest_first(bad[0], TORCH_COMPILE_TARGETS)}")
     bad = [s for s in (cfg.shape, *cfg.extra_shapes) if s not in SHAPES]
     if bad:
-        raise ValueError(f"unknown model shape(s) {bad}; choose from {sorted(SHAPES)}")
+        raise ValueError(f"unknown model shape(s) {bad}; choose from (nearest first) {nearest_first(bad[0], SHAPES)}")
     layers = Workload(cfg.shape).num_layers
     for name in ("drops", "torch_drops", "parallel_drops"):
         bad = [n for n in getattr(cfg, name) if not 0 <= n < layers]

@@ -11,6 +11,7 @@ from pathlib import Path
 from flax_adapters.reproduce import jax_side
 from flax_adapters.reproduce.config import ReproConfig
 from flax_adapters.reproduce.workload import Workload
+from flax_adapters.training.config import nearest_first
 from flax_adapters.training.tracking import num_params
 
 
@@ -34,6 +35,24 @@ def storage(cfg: ReproConfig, wl: Workload, log) -> dict:
         r["fraction_of_full"] = r["bytes"] / rows["full"]["bytes"]
     log(f"storage: {len(rows)} rows")
     return {"workload": wl.as_dict(), "base_params": base, "rows": rows}
+
+
+def check_inputs(cfg: ReproConfig) -> None:
+    """The real-data inputs of the convergence section, checked before any section runs (not after
+    ~15 minutes of timing): each run a finished train.py workdir, the add-a-task table a file."""
+    if "convergence" not in cfg.sections:
+        return
+    for run in map(Path, cfg.convergence_runs):
+        if not (run / "summary.json").is_file():
+            found = sorted(str(d) for d in run.parent.glob("*") if (d / "summary.json").is_file()) \
+                if run.parent.is_dir() else []
+            listing = (f"finished runs in {run.parent}, nearest first: {', '.join(nearest_first(str(run), found))}"
+                       if found else f"{run.parent} holds no finished run")
+            raise FileNotFoundError(f"convergence_runs: {run} has no summary.json (not a finished train.py run); "
+                                    f"{listing}")
+    if cfg.add_task_table and not Path(cfg.add_task_table).is_file():
+        raise FileNotFoundError(f"add_task_table: {cfg.add_task_table} does not exist (experiments/add_task.py "
+                                "writes <workdir>/add_task.json)")
 
 
 def _summary(workdir: Path) -> dict:

@@ -17,6 +17,11 @@ def _f(x, fmt="{:.2f}", none="—"):
     return none if x is None else fmt.format(x)
 
 
+def _sig(x: float) -> str:
+    """Three significant digits at any scale (a toy model's 0.000412 GFLOP, not 0.0), whole numbers from 1000 up."""
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def _pct(x):
     return _f(x, "{:+.1%}")
 
@@ -124,7 +129,7 @@ def mfu_table(m: dict, peak: dict) -> str:
     for name, r in m["train"].items():
         if name.startswith("jax/") and r.get("flops"):
             rate = r["flops"] / r["median_s"] / 1e9
-            rows.append([name[4:], f"{r['flops'] / 1e9:.1f}", f"{r['median_s']:.3f}", f"{rate:.0f}",
+            rows.append([name[4:], _sig(r['flops'] / 1e9), f"{r['median_s']:.3g}", _sig(rate),
                          _f(rate / gemm if gemm else None)])
     head = f"Measured XLA fp32 GEMM peak (4096³): **{_f(gemm, '{:.0f}')} GFLOP/s**"
     if peak.get("torch"):

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from flax_adapters.models import EncoderConfig
+from flax_adapters.training.config import nearest_first
 
 # Model shapes by name: (model_type, layers, hidden, heads, intermediate, vocab).
 SHAPES = {
@@ -32,7 +33,8 @@ class Workload:
 
     def __post_init__(self):
         if self.shape not in SHAPES:
-            raise ValueError(f"unknown model shape {self.shape!r}; choose one of {sorted(SHAPES)}")
+            raise ValueError(f"unknown model shape {self.shape!r}; choose one of (nearest first) "
+                             f"{nearest_first(self.shape, SHAPES)}")
         if self.batch < 1 or self.seq_len < 2:
             raise ValueError(f"batch {self.batch} and seq_len {self.seq_len} must be ≥ 1 and ≥ 2")
 

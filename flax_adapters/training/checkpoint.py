@@ -58,6 +58,10 @@ def _abstract(x):
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that exists but cannot be restored; the message says which and what to do."""
+
+
 class Checkpointer:
     """Numbered checkpoints in `directory`, keeping the newest `max_to_keep` (None: all)."""
 
@@ -94,7 +98,15 @@ class Checkpointer:
             raise FileNotFoundError(f"{self.directory}: no checkpoint"
                                     + ("" if step is None else f" for step {step}; steps: {self.all_steps()}"))
         paths, leaves, treedef = _paths(target)
-        restored = self.manager.restore(step, args=ocp.args.StandardRestore(_nest(paths, [_abstract(x) for x in leaves])))
+        try:
+            restored = self.manager.restore(step, args=ocp.args.StandardRestore(_nest(paths, [_abstract(x) for x in leaves])))
+        except Exception as e:  # orbax raises many kinds (missing files, bad metadata, shape mismatch)
+            older = [s for s in self.all_steps() if s < step]
+            hint = (f"move {self.directory}/{step} away to resume from step {older[-1]}" if older
+                    else f"move {self.directory} away to start the run over")
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise CheckpointError(f"checkpoint {self.directory}/{step} cannot be restored: damaged (files missing or "
+                                  f"cut short) or written by another model ({type(e).__name__}: {first}); {hint}") from e
 
         def get(path):
             node = restored

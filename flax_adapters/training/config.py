@@ -1,9 +1,11 @@
 """Training configuration: an ml_collections `ConfigDict` read once into frozen dataclasses.
 
-Config files in configs/ start from `default_config()` (every key exists there, so a typo on the
-command line — `--config.optim.lr=…` — is refused by ml_collections itself) and override what
-their recipe changes. `from_config_dict` then turns the dict into a `TrainConfig`, refusing
-unknown keys and bad choices with the valid ones listed; nothing downstream reads the dict.
+Config files in configs/ start from `default_config()` (every key with its default) and override
+what their recipe changes. `from_config_dict` then turns the dict into a `TrainConfig`, refusing
+unknown keys (a typo on the command line, `--config.optim.lr=…`) and bad choices with the valid
+ones listed, nearest match first; nothing downstream reads the dict. The open dicts
+`method.options` (the adapter method's own fields, `method_options`) and `model.overrides`
+(EncoderConfig fields) are checked and typed here too, so a run fails before it touches its workdir.
 
     cfg = from_config_dict(get_config("sst2,seq_bn"))
     cfg.optim.learning_rate, cfg.method.name, cfg.data.task
@@ -12,6 +14,7 @@ unknown keys and bad choices with the valid ones listed; nothing downstream read
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from typing import Any
@@ -126,7 +129,26 @@ def from_config_dict(cd: ml_collections.ConfigDict | dict) -> TrainConfig:
     """The frozen TrainConfig of a ConfigDict; unknown keys and bad values raise ValueError."""
     cfg = dataclass_from(TrainConfig, cd, "config")
     _validate(cfg)
-    return cfg
+    return _typed_open_dicts(cfg)
+
+
+def _typed_open_dicts(cfg: TrainConfig) -> TrainConfig:
+    """Checks `method.options` against the method's fields and `model.overrides` against
+    EncoderConfig's, typing each value ("q,v" → ("q", "v"), 8 → 8.0 for a float field)."""
+    from flax_adapters.models.config import EncoderConfig  # downward import: training → models
+
+    fields = method_options(cfg.method.name)
+    if cfg.method.options and not fields:
+        raise ValueError(f"config.method.options: method {cfg.method.name!r} takes no options, got "
+                         f"{sorted(cfg.method.options)}")
+    check_keys(cfg.method.options, fields, "config.method.options", f" (method {cfg.method.name!r})")
+    options = {k: _typed(v, fields[k][0], f"config.method.options.{k}") for k, v in cfg.method.options.items()}
+    enc = {f.name: f for f in dataclasses.fields(EncoderConfig)}
+    check_keys(cfg.model.overrides, enc, "config.model.overrides")
+    hints = typing.get_type_hints(EncoderConfig)
+    overrides = {k: _typed(v, hints[k], f"config.model.overrides.{k}") for k, v in cfg.model.overrides.items()}
+    return dataclasses.replace(cfg, method=dataclasses.replace(cfg.method, options=options),
+                               model=dataclasses.replace(cfg.model, overrides=overrides))
 
 
 def dataclass_from(cls, cd, where: str):
@@ -134,9 +156,7 @@ def dataclass_from(cls, cd, where: str):
     an unknown key or a value of the wrong type is a ValueError naming it (`where`.key)."""
     data = cd.to_dict() if isinstance(cd, ml_collections.ConfigDict) else dict(cd)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid: {sorted(fields)}")
+    check_keys(data, fields, where)
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
@@ -150,6 +170,49 @@ def dataclass_from(cls, cd, where: str):
         else:
             kwargs[name] = _coerce(value, hint, f"{where}.{name}")
     return cls(**kwargs)
+
+
+def nearest_first(word: str, choices) -> list[str]:
+    """`choices` ordered by similarity to `word` (difflib's ratio), the likeliest meant one first."""
+    choices = sorted(map(str, choices))
+    return difflib.get_close_matches(str(word), choices, n=len(choices), cutoff=0.0)
+
+
+def check_keys(data, valid, where: str, note: str = "") -> None:
+    """Refuses keys of `data` not in `valid`, naming them and listing the valid ones nearest first."""
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}{note}; valid keys of "
+                         f"{where}, nearest first: {', '.join(nearest_first(unknown[0], valid))}")
+
+
+def method_options(method: str) -> dict[str, tuple[Any, Any]]:
+    """{option: (type hint, default)} of an adapter method ("fusion": AdapterHub's fusion config)
+    — what `method.options.<option>` may set; {} for full fine-tuning."""
+    if method == FULL:
+        return {}
+    if method == FUSION:
+        from flax_adapters.adapters.fusion import FusionConfig  # downward import: training → adapters
+
+        default = FusionConfig()
+        internal = {"adapter_names", "adapter_config", "selected", "leave_out"}  # set by add_fusion itself
+    else:
+        from flax_adapters.adapters import registry
+
+        default, internal = registry.METHODS[method][1], set()
+    hints = typing.get_type_hints(type(default))
+    return {f.name: (hints[f.name], getattr(default, f.name)) for f in dataclasses.fields(default)
+            if f.name not in internal}
+
+
+def _typed(value, hint, where: str):
+    """`value` as the field type `hint` (tuples from "a,b" strings, ints as floats, …)."""
+    if hint is tuple or typing.get_origin(hint) is tuple:
+        return _as_tuple(value)
+    if typing.get_origin(hint) in (types.UnionType, typing.Union) and value is not None and any(
+            a is tuple or typing.get_origin(a) is tuple for a in typing.get_args(hint)):
+        return _as_tuple(value)
+    return _coerce(value, hint, where)
 
 
 def _as_tuple(value) -> tuple:
@@ -166,7 +229,7 @@ def _as_tuple(value) -> tuple:
 
 
 def _coerce(value: Any, hint, where: str):
-    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
     if value is None and type(None) in allowed:
         return None
     for t in allowed:
@@ -180,16 +243,23 @@ def _coerce(value: Any, hint, where: str):
 
 def _validate(cfg: TrainConfig) -> None:
     from flax_adapters.adapters import registry  # training sits above adapters: this import is downward
+    from flax_adapters.data.tasks import TASKS, get_task
 
-    methods = (FULL, FUSION) + tuple(sorted(registry.METHODS))
-    if cfg.method.name not in methods:
-        raise ValueError(f"unknown method {cfg.method.name!r}; choose one of {list(methods)}")
-    if cfg.method.drop not in DROP_MODES:
-        raise ValueError(f"method.drop {cfg.method.drop!r}; choose one of {list(DROP_MODES)}")
+    def choose(value, choices, what: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{what} {value!r}; choose one of (nearest first): "
+                             f"{', '.join(nearest_first(value, choices))}")
+
+    choose(cfg.method.name, (FULL, FUSION) + tuple(registry.METHODS), "config.method.name: unknown method")
+    choose(cfg.method.drop, DROP_MODES, "config.method.drop")
     if cfg.method.drop != "none" and cfg.method.name == FULL:
         raise ValueError("AdapterDrop (method.drop) needs adapters; full fine-tuning has none")
-    if cfg.optim.schedule not in SCHEDULES:
-        raise ValueError(f"optim.schedule {cfg.optim.schedule!r}; choose one of {list(SCHEDULES)}")
+    choose(cfg.optim.schedule, SCHEDULES, "config.optim.schedule")
+    for name in (cfg.data.task, *cfg.data.tasks):
+        try:
+            get_task(name)  # accepts spellings such as "SST-2"
+        except ValueError:
+            choose(name, tuple(TASKS), "config.data.task(s): unknown task")
     if cfg.method.name == FUSION and len(cfg.method.fusion_adapters) < 2:
         raise ValueError("method 'fusion' needs method.fusion_adapters: two or more adapter directories")
     for name in ("batch_size", "eval_batch_size", "log_every"):

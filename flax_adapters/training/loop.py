@@ -123,34 +123,78 @@ def _fresh_meta() -> dict:
     return meta
 
 
-def _check_config(cfg: TrainConfig, workdir: Path) -> None:
+def _taken_steps(workdir: Path) -> list[int]:
+    """Steps of the checkpoints in `workdir` (orbax's finished `checkpoints/<step>` directories)."""
+    ckpts = workdir / "checkpoints"
+    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit()) if ckpts.is_dir() else []
+
+
+def _check_config(cfg: TrainConfig, workdir: Path) -> bool:
+    """Whether `workdir`'s config.json must be (re)written. A run that has a checkpoint resumes only
+    with its own config; one that never reached a checkpoint (it failed before training: a bad
+    data path, a missing adapter directory) has nothing to resume, so a corrected config replaces it."""
     path = workdir / "config.json"
-    current = dataclasses.asdict(cfg)
-    if path.exists():
-        stored = json.loads(path.read_text())
-        canon = lambda d: json.loads(json.dumps(d))
-        # The mesh is a layout, not part of the run: a run may resume on another one.
-        keys = (set(stored) | set(current)) - {"mesh"}
-        diff = sorted(k for k in keys if canon(stored.get(k)) != canon(current.get(k)))
-        if diff:
-            raise ValueError(f"{workdir} holds a run with a different config (differs in: {', '.join(diff)}); "
-                             "resume with the same config or use a new --workdir")
-    else:
-        tracking.write_json(path, current)
+    if not path.exists():
+        return True
+    stored = json.loads(path.read_text())
+    current = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    # The mesh is a layout, not part of the run: a run may resume on another one.
+    stored, current = _flat(stored), _flat(current)
+    diff = sorted(k for k in set(stored) | set(current) if not k.startswith("mesh.") and stored.get(k, "absent")
+                  != current.get(k, "absent"))
+    if not diff:
+        return False
+    shown = "; ".join(f"{k}: run {stored.get(k, 'absent')!r}, now {current.get(k, 'absent')!r}" for k in diff[:4])
+    shown += f"; and {len(diff) - 4} more" if len(diff) > 4 else ""
+    steps = _taken_steps(workdir)
+    if not steps:
+        logging.info("%s: its run never reached a checkpoint; the new config replaces it (%s)", workdir, shown)
+        return True
+    raise ValueError(f"{workdir} holds a run with a different config ({shown}) that has trained to step "
+                     f"{steps[-1]}; resume it with the config in {path}, or use a new --workdir (a run that "
+                     "failed before its first checkpoint does not lock its workdir)")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """{"a.b.c": leaf} of nested dicts: a config difference named down to the key."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):  # an empty dict (no options) adds no key: same as absent
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _check_paths(cfg: TrainConfig) -> None:
+    """The directories a config names, checked before anything is built or written."""
+    if cfg.data.data_dir is not None and not Path(cfg.data.data_dir).is_dir():
+        raise FileNotFoundError(f"config.data.data_dir: {cfg.data.data_dir} is not a directory (a GLUE/XTREME "
+                                "layout directory such as ../shared/data/glue, or None for the HF hub)")
+    for d in cfg.method.fusion_adapters:
+        if not (Path(d) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"config.method.fusion_adapters: {d} is not an adapter directory (no "
+                                    "adapter_config.json; adapter runs write <workdir>/adapter)")
+    if cfg.method.init_from and not (Path(cfg.method.init_from) / "config.json").is_file():
+        raise FileNotFoundError(f"config.method.init_from: {cfg.method.init_from} is not a train.py workdir "
+                                "(no config.json)")
 
 
 def train(cfg: TrainConfig, workdir: str | Path) -> dict:
     """Trains (or resumes) the run of `cfg` in `workdir`; returns the summary also written there."""
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _check_config(cfg, workdir)
+    _check_paths(cfg)
+    write_config = _check_config(cfg, workdir) if workdir.is_dir() else True
     mesh = sharding.run_mesh(cfg)  # scaling out (training/sharding.py); fails fast on a bad mesh
     clock = tracking.Clock()
     setup = build(cfg)
     if cfg.method.init_from:
         warm_start(setup, cfg.method.init_from)
+    workdir.mkdir(parents=True, exist_ok=True)
     data = load_data(setup, Path(cfg.data.cache_dir or workdir / "cache"))
     order, cursor, total, per_epoch = plan(setup, data)
+    if write_config:  # the run really starts: from now on its workdir holds this config
+        tracking.write_json(workdir / "config.json", dataclasses.asdict(cfg))
     names = list(data)
     eval_every = cfg.eval_every or per_epoch
     ckpt_every = cfg.checkpoint_every or eval_every
@@ -284,7 +328,9 @@ def _export(setup: Setup, best: dict, workdir: Path) -> None:
 def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[Setup, dict]:
     """(setup, best trainable params) of a finished or interrupted run in `workdir`."""
     workdir = Path(workdir)
-    cfg = cfg or from_config_dict(json.loads((workdir / "config.json").read_text()))
+    if cfg is None:
+        _check_run_dir(workdir)
+        cfg = from_config_dict(json.loads((workdir / "config.json").read_text()))
     setup = build(cfg)
     tx, _ = make_optimizer(cfg.optim, max(cfg.max_steps, 1), setup.trainable)
     state = init_state(setup.trainable, tx, cfg.seed)
@@ -292,6 +338,24 @@ def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[S
     with Checkpointer(workdir / "checkpoints") as ckpt:
         tree = ckpt.restore(jax.eval_shape(lambda: target))
     return setup, tree["best"]
+
+
+def _check_run_dir(workdir: Path) -> None:
+    """Refuses a directory that is not a train.py workdir, saying what was expected; an AdapterHub
+    adapter directory (a run's `adapter/`, or one from AdapterHub) is the usual mix-up."""
+    if (workdir / "config.json").is_file() and (workdir / "checkpoints").is_dir():
+        return
+    if (workdir / "adapter_config.json").is_file():
+        run = workdir.parent if (workdir.parent / "config.json").is_file() else None
+        raise ValueError(f"{workdir} is an adapter directory (adapter_config.json), not a train.py workdir; "
+                         + (f"pass its run, --workdir={run}, or " if run else "")
+                         + f"score the adapter itself with experiments/score.py --adapter={workdir}")
+    if not workdir.is_dir():
+        raise FileNotFoundError(f"{workdir} does not exist; --workdir must be a train.py workdir "
+                                "(config.json, checkpoints/)")
+    missing = [n for n in ("config.json", "checkpoints") if not (workdir / n).exists()]
+    raise FileNotFoundError(f"{workdir} is not a train.py workdir (no {' or '.join(missing)}); pass the directory "
+                            "a train.py run wrote, or score an adapter directory with experiments/score.py --adapter=DIR")
 
 
 def _check_same_shapes(found, expected, where: str) -> None:

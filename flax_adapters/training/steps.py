@@ -124,7 +124,7 @@ def step_from_loss(loss_fn: Callable, tx: optax.GradientTransformation) -> Calla
         (value, _), grads = jax.value_and_grad(sharded_loss, has_aux=True)(state.params, frozen, batch, key)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {"loss": value, "grad_norm": optax.global_norm(grads)}
+        metrics = {"loss": value, "grad_norm": optax.tree.norm(grads)}  # global_norm's successor (optax 0.2.5+)
         new_state = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
         # On a mesh (sharding.ShardedStep sets it) the new state keeps the planned layout; else a no-op.
         return constrain(new_state), metrics
