@@ -28,7 +28,9 @@ from flax_adapters.training.config import from_config_dict
 REPLAYS = (0.2, 0.05)
 
 
-def _train(base: ml_collections.ConfigDict, workdir: Path, **changes) -> dict:
+def train_with(base: ml_collections.ConfigDict, workdir: Path, **changes) -> dict:
+    """Trains (or resumes, or returns the summary of) the run of `base` with dotted-key `changes`
+    (`**{"data.task": "rte", "method.name": "seq_bn"}`) in `workdir`."""
     cd = ml_collections.ConfigDict(base.to_dict(), type_safe=False)
     for key, value in changes.items():
         node = cd
@@ -60,11 +62,11 @@ def run(base: ml_collections.ConfigDict, root: str | Path, *, old: list[str], ne
     if new in old or len(old) < 2:
         raise ValueError(f"need at least two old tasks and a new one not among them; old={old}, new={new!r}")
     rows = {}
-    mt = _train(base, root / "mt_base", **{"data.task": old[0], "data.tasks": tuple(old), "method.name": "full"})
+    mt = train_with(base, root / "mt_base", **{"data.task": old[0], "data.tasks": tuple(old), "method.name": "full"})
     log(f"multi-task base on {old}: {_scores(mt)}")
     rows["multi-task FT without the new task (existing)"] = dict(time_s=None, scores=_scores(mt))
     for r in replays:
-        s = _train(base, root / f"mt_add_replay{r:g}", **{
+        s = train_with(base, root / f"mt_add_replay{r:g}", **{
             "data.task": new, "data.tasks": tuple([new] + old), "data.replay_fraction": r, "method.name": "full",
             "method.init_from": str(root / "mt_base")})
         rows[f"multi-task FT + {new}, {r:.0%} replay"] = dict(time_s=s["time_to_best_s"], steps=s["best_step"],
@@ -72,13 +74,13 @@ def run(base: ml_collections.ConfigDict, root: str | Path, *, old: list[str], ne
         log(f"added {new} with {r:.0%} replay: {_scores(s)}")
     adapters = {}
     for task in old + [new]:
-        adapters[task] = _train(base, root / f"adapter_{task}", **{
+        adapters[task] = train_with(base, root / f"adapter_{task}", **{
             "data.task": task, "data.tasks": (), "method.name": adapter_method, "optim.learning_rate": adapter_lr})
     old_adapter_scores = {t: _scores(adapters[t])[t] for t in old}
     rows[f"adapter for {new} (old tasks: their adapters)"] = dict(
         time_s=adapters[new]["time_to_best_s"], steps=adapters[new]["best_step"],
         scores={**old_adapter_scores, **_scores(adapters[new])})
-    fusion = _train(base, root / f"fusion_{new}", **{
+    fusion = train_with(base, root / f"fusion_{new}", **{
         "data.task": new, "data.tasks": (), "method.name": "fusion", "optim.learning_rate": 5e-5,
         "method.fusion_adapters": tuple(str(root / f"adapter_{t}" / "adapter") for t in old)})
     rows[f"AdapterFusion of the old adapters for {new}"] = dict(

@@ -85,6 +85,11 @@ class Setup:
     def multitask(self) -> bool:
         return "heads" in self.trainable
 
+    @property
+    def frozen_base(self):
+        """The base parameters the eval step takes (a fusion's frozen argument also holds its sub-adapters)."""
+        return self.frozen[0] if self.cfg.method.name == FUSION else self.frozen
+
     def eval_params(self, params: dict) -> dict:
         """The trainable params completed for evaluation (a fusion's frozen sub-adapters merged in)."""
         if self.cfg.method.name == FUSION:
@@ -167,8 +172,7 @@ def make_steps(setup: Setup, tx) -> dict[str, tuple[Callable, Callable]]:
                                           drop_n=setup.eval_drop_n, full_finetune=full)
         evaluate = steps.make_eval_step(model.graphdef, setup.adapter_def, head_def, task.kind,
                                         drop_n=setup.eval_drop_n, full_finetune=full)
-        frozen = setup.frozen[0] if cfg.method.name == FUSION else setup.frozen
-        out[task.name] = (train, lambda params, batch, e=evaluate, f=frozen: e(setup.eval_params(params), f, batch))
+        out[task.name] = (train, lambda params, batch, e=evaluate: e(setup.eval_params(params), setup.frozen_base, batch))
     return out
 
 

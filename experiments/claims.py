@@ -1,0 +1,43 @@
+"""The claims job: the papers' accuracy and convergence claims on real data, each row judged
+confirmed / refuted / inconclusive over seeds, with the trained adapters saved in AdapterHub format.
+
+    python experiments/claims.py --config=configs/claims.py:quick --workdir=runs/claims_quick
+
+Writes DIR/claims.md, DIR/claims.json, DIR/*.png and DIR/adapters/<run>/; every run is a train.py
+workdir under DIR/runs, so re-running the command resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
+from flax_adapters.claims import from_config_dict, run_claims  # noqa: E402
+from flax_adapters.training import tracking  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(__file__), "..", "configs",
+                                                                  "claims.py"),
+                                          "configs/claims.py:<suite>; override keys with --config.a=v")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/claims", "output directory")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    tracking.quiet_orbax()
+    try:
+        cfg = from_config_dict(_CONFIG.value)
+        rows = run_claims(cfg, _WORKDIR.value, log=lambda s: print(s, flush=True))
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    for r in rows:
+        print(f"{r['verdict']:>12}  {r['id']}: ours {r['ours'] if r['ours'] is None else round(r['ours'], 3)}")
+    print(f"report: {os.path.join(_WORKDIR.value, 'claims.md')}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,109 @@
+"""Which training runs the claims need: one `Run` per train.py workdir, in the order they run.
+
+Every run is an ordinary train-loop run (resumable, with its summary.json), named
+`<task>_<method>_<variant>_s<seed>`:
+
+  <task>_<m>_n<k>_s<s>      adapter of method m absent from layers 0…k-1 in training and inference
+                            (specialised AdapterDrop; k = 0 is the plain adapter, which is also scored
+                            with its lowest layers' adapters removed, and is a fusion source)
+  <task>_<m>_robust_s<s>    robust AdapterDrop: n drawn per batch; scored at every n
+  <task>_fusion_full_s<s>   AdapterFusion over the sources' n0 seed-0 adapters; scored pruned too
+  <task>_fusion_drop<k>_s<s>  the same fusion absent from layers 0…k-1
+  conv_<task>_<m>_s<s>      time to convergence: early stopping with patience (own budget)
+  mt_<tasks>_s<s>           multi-task full fine-tuning over the drop tasks
+
+Runs are ordered by claim, most central first (both seeds of a claim before the next claim), so a
+job stopped early has whole claims to report: the no-drop adapters and the AdapterDrop grid at the
+paper's n, robust AdapterDrop, convergence, multi-task, the rest of the n grid, then fusion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flax_adapters.claims.config import ClaimsConfig
+
+FULL = "full"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    name: str
+    kind: str             # drop | robust | fusion | convergence | multitask
+    task: str
+    method: str
+    seed: int
+    changes: dict         # TrainConfig keys (dotted) → value, on top of the suite's base config
+    drop: int = 0         # specialised n, or the fusion's dropped layers
+    score_drops: tuple = ()   # after training: the best adapter scored at each of these n
+    prune: bool = False   # after training: the fusion pruned to fusion_keep per layer, scored
+    needs: tuple = ()     # runs whose adapters this one reads
+
+
+def drop_name(cfg: ClaimsConfig, task: str, n: int, seed: int) -> str:
+    return f"{task}_{cfg.drop_method}_n{n}_s{seed}"
+
+
+def _adapter(cfg: ClaimsConfig, task: str, n: int, seed: int, score_drops=()) -> Run:
+    options = {"leave_out": tuple(range(n))} if n else {}
+    return Run(drop_name(cfg, task, n, seed), "drop", task, cfg.drop_method, seed,
+               {"data.task": task, "method.name": cfg.drop_method, "method.options": options,
+                "optim.learning_rate": cfg.lr_adapter, "seed": seed}, drop=n, score_drops=score_drops)
+
+
+def runs(cfg: ClaimsConfig) -> list[Run]:
+    """Every run of the suite, in the order they run (stable within a claim: seed-major)."""
+    core = {0, cfg.paper_n, min(cfg.paper_n + 1, cfg.num_layers - 1)}
+
+    def rank(r: Run) -> int:
+        if r.kind == "drop":
+            return 0 if r.drop in core and r.task in cfg.drop_tasks else 4 if r.task in cfg.drop_tasks else 5
+        return {"robust": 1, "convergence": 2, "multitask": 3, "fusion": 6}[r.kind]
+
+    return sorted(_all_runs(cfg), key=rank)
+
+
+def _all_runs(cfg: ClaimsConfig) -> list[Run]:
+    out: list[Run] = []
+    all_n = tuple(cfg.drops)
+    for seed in cfg.seeds:
+        for task in cfg.drop_tasks:
+            for n in cfg.drops:
+                out.append(_adapter(cfg, task, n, seed, score_drops=all_n if n == 0 else ()))
+            out.append(Run(f"{task}_{cfg.drop_method}_robust_s{seed}", "robust", task, cfg.drop_method, seed,
+                           {"data.task": task, "method.name": cfg.drop_method, "method.drop": "robust",
+                            "method.drop_choices": tuple(cfg.robust_choices),
+                            "optim.learning_rate": cfg.lr_adapter, "seed": seed}, score_drops=all_n))
+        if cfg.fusion_targets:
+            sources = [drop_name(cfg, t, 0, cfg.seeds[0]) for t in cfg.fusion_sources]
+            if seed == cfg.seeds[0]:  # the sources that are no drop task: their own seed-0 adapters
+                out += [_adapter(cfg, t, 0, seed) for t in cfg.fusion_sources if t not in cfg.drop_tasks]
+            for target in cfg.fusion_targets:
+                base = {"data.task": target, "method.name": "fusion", "optim.learning_rate": cfg.lr_fusion,
+                        "seed": seed, "method.fusion_adapters": tuple(sources)}  # names: the runner makes paths
+                out.append(Run(f"{target}_fusion_full_s{seed}", "fusion", target, "fusion", seed, base,
+                               prune=True, needs=tuple(sources)))
+                out.append(Run(f"{target}_fusion_drop{cfg.fusion_drop_n}_s{seed}", "fusion", target, "fusion",
+                               seed, dict(base, **{"method.drop": "static", "method.drop_n": cfg.fusion_drop_n}),
+                               drop=cfg.fusion_drop_n, needs=tuple(sources)))
+        for method in cfg.convergence_methods:
+            lr = cfg.lr_full if method == FULL else cfg.lr_adapter
+            out.append(Run(f"conv_{cfg.convergence_task}_{method}_s{seed}", "convergence", cfg.convergence_task,
+                           method, seed, {"data.task": cfg.convergence_task, "method.name": method,
+                                          "optim.learning_rate": lr, "seed": seed, **dotted(cfg.convergence_train)}))
+        if cfg.multitask:
+            out.append(Run(f"mt_{'+'.join(cfg.drop_tasks)}_s{seed}", "multitask", cfg.drop_tasks[0], FULL, seed,
+                           {"data.task": cfg.drop_tasks[0], "data.tasks": tuple(cfg.drop_tasks), "method.name": FULL,
+                            "optim.learning_rate": cfg.lr_full, "seed": seed, **dotted(cfg.multitask_train)}))
+    return out
+
+
+def dotted(d: dict, prefix: str = "") -> dict:
+    """{'optim': {'learning_rate': 1e-3}} → {'optim.learning_rate': 1e-3} (dotted keys pass through)."""
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and key not in ("options", "overrides"):
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -1,0 +1,118 @@
+"""claims.md and the plots of the claims job, from the `claims.json` dict runner.py builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from flax_adapters.claims.config import ClaimsConfig  # noqa: E402
+
+
+def _f(v, digits=3) -> str:
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def _seeds(vals, digits=3) -> str:
+    return " / ".join(_f(v, digits) for v in vals)
+
+
+def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
+    env = out["environment"]
+    lines = [f"# Accuracy and convergence claims — suite `{cfg.suite}`", "",
+             f"Model {cfg.model}{' (random init)' if cfg.random_init else ''}, data {cfg.data_dir}, seeds "
+             f"{list(cfg.seeds)}; {out['runs_finished']} of {out['runs_planned']} runs finished, "
+             f"{out['wall_clock_s'] / 60:.1f} min of run wall clock. Machine: {env.get('cpu', '?')}, "
+             f"{env.get('cpu_count', '?')} CPUs, jax {env.get('jax', '?')}.", "",
+             "Scores are each run's best dev evaluation (the GLUE `dev.tsv` files of the data directory, which "
+             "selected the best step too — paper 1's protocol). Ratios are taken per seed against the same seed's "
+             "reference, then judged by the rule in each row (flax_adapters/claims/verdict.py): the seeds' range "
+             "[min, max] is the spread, and a threshold inside it is `inconclusive`.", "",
+             "| claim | source | paper | ours (per seed) | mean | rule | verdict |", "|---|---|---|---|---|---|---|"]
+    for r in out["claims"]:
+        lines.append(f"| {r['claim']}{' — ' + r['detail'] if r['detail'] else ''} | {r['source']} | {r['paper']} | "
+                     f"{_seeds(r['per_seed'])} | {_f(r['ours'])} | {r['rule']} | **{r['verdict']}** |")
+    counts = {v: sum(r["verdict"] == v for r in out["claims"]) for v in ("confirmed", "refuted", "inconclusive")}
+    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
+    curves = out["drop_curves"]
+    lines += [f"## AdapterDrop: score kept vs n (mean over {', '.join(cfg.drop_tasks)}; per seed)", "",
+              "| n | specialised (trained without layers 0…n−1) | robust (served at n) | trained without drop, "
+              "adapters removed at test |", "|---|---|---|---|"]
+    for n in cfg.drops:
+        lines.append(f"| {n} | " + " | ".join(_seeds(curves[k][str(n)]) for k in ("specialised", "robust", "removed"))
+                     + " |")
+    lines += ["", "![AdapterDrop](adapterdrop_kept.png)", ""]
+    lines += _runs_table(out, "convergence", f"## Time to convergence on {cfg.convergence_task.upper()}")
+    lines += ["![convergence](convergence.png)", ""]
+    lines += _runs_table(out, "multitask", "## Multi-task full fine-tuning")
+    lines += _runs_table(out, "fusion", "## AdapterFusion", pruned=True)
+    lines += _adapter_table(out, root)
+    return "\n".join(lines) + "\n"
+
+
+def _runs_table(out: dict, kind: str, title: str, pruned: bool = False) -> list[str]:
+    runs = {n: r for n, r in out["runs"].items() if r["kind"] == kind}
+    if not runs:
+        return []
+    head = ("| run | best score | best step | train time to best (s) | time to best (s) | time to stop (s) "
+            "| median step (s) | status |")
+    lines = [title, "", head + (" pruned score |" if pruned else ""), "|---" * (8 + pruned) + "|"]
+    for name, r in sorted(runs.items()):
+        s = r["summary"]
+        lines.append(f"| {name} | {_f(r['score'])} | {s['best_step']} | {_f(s['train_time_to_best_s'], 0)} | "
+                     f"{_f(s['time_to_best_s'], 0)} | "
+                     f"{_f(s['time_to_stop_s'], 0)} | {_f(s['step_time_median_s'])} | {s['status']} |"
+                     + (f" {_f(r.get('pruned', {}).get('score'))} |" if pruned else ""))
+    return lines + [""]
+
+
+def _adapter_table(out: dict, root: Path) -> list[str]:
+    if not out["adapters"]:
+        return []
+    lines = ["## Saved adapters (AdapterHub format, with their heads)", "",
+             "Re-score one: `python experiments/score.py --adapter=DIR --task=TASK --data_dir=DATA --max_length=N`.", "",
+             "`dev score` is the whole dev file scored from the saved directory (what that command prints); "
+             "`selection` is the run's best evaluation, on the suite's dev subsample where it sets one.", "",
+             "| adapter | task | max length | dev score | selection | size |", "|---|---|---|---|---|---|"]
+    for name, a in sorted(out["adapters"].items()):
+        rel = Path(a["dir"]).relative_to(root) if Path(a["dir"]).is_relative_to(root) else a["dir"]
+        lines.append(f"| `{rel}` | {a['task']} | {a['max_length']} | {_f(a['dev_score'], 4)} | "
+                     f"{_f(a['selection_score'], 4)} | {a['bytes'] / 1e6:.2f} MB |")
+    return lines + [""]
+
+
+def plots(cfg: ClaimsConfig, out: dict, root: Path) -> None:
+    curves = out["drop_curves"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for kind, label in (("specialised", "specialised"), ("robust", "robust"), ("removed", "no-drop, removed at test")):
+        xs, mid, lo, hi = [], [], [], []
+        for n in cfg.drops:
+            vals = [v for v in curves[kind][str(n)] if v is not None]
+            if vals:
+                xs.append(n), mid.append(np.mean(vals)), lo.append(min(vals)), hi.append(max(vals))
+        if xs:
+            ax.errorbar(xs, mid, yerr=[np.subtract(mid, lo), np.subtract(hi, mid)], marker="o", capsize=3, label=label)
+    ax.axhline(0.971, color="grey", ls="--", lw=0.8, label="paper 1: 97.1% (5 of 12)")
+    ax.set_xlabel(f"n (adapters absent from layers 0…n−1 of {cfg.num_layers})")
+    ax.set_ylabel("score ÷ no-drop score")
+    ax.legend(fontsize=7)  # the paper's line always has a label
+    fig.tight_layout(), fig.savefig(root / "adapterdrop_kept.png", dpi=110), plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, r in sorted(out["runs"].items()):
+        if r["kind"] != "convergence" or r["seed"] != cfg.seeds[0]:
+            continue
+        log = root / "runs" / name / "metrics.jsonl"
+        evals = [json.loads(l) for l in log.read_text().splitlines() if '"eval"' in l] if log.exists() else []
+        if evals:
+            ax.plot([e["elapsed_s"] for e in evals], [e["score"] for e in evals], marker=".", label=r["method"])
+    ax.set_xlabel("wall clock (s)")
+    ax.set_ylabel(f"dev score ({cfg.convergence_task})")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    fig.tight_layout(), fig.savefig(root / "convergence.png", dpi=110), plt.close(fig)

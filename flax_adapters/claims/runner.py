@@ -1,0 +1,183 @@
+"""Runs the claims job: every planned run (resumable train.py workdirs under <workdir>/runs),
+the scoring each needs afterwards, one record per run in <workdir>/records, the saved adapters
+copied to <workdir>/adapters (AdapterHub format, re-scored from the copy), and after every run
+claims.json / claims.md / plots rebuilt from what has finished so far.
+
+    from flax_adapters.claims import run_claims
+    rows = run_claims(from_config_dict(get_config("quick")), "runs/claims_quick")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+from flax_adapters import benchmark
+from flax_adapters.claims import plan, report, rows
+from flax_adapters.claims.config import ClaimsConfig
+from flax_adapters.training import scoring, tracking
+from flax_adapters.training.add_task import train_with
+from flax_adapters.training.config import default_config, from_config_dict
+
+# Relative cost of a run kind (a no-drop adapter run = 1): the ETA before any run of a kind has
+# finished; after that, that kind's measured mean is used.
+GUESS = {"drop": 1.0, "robust": 1.2, "fusion": 2.0, "convergence": 2.0, "multitask": 4.0}
+SUMMARY_KEYS = ("status", "best", "best_step", "steps", "main_metric", "time_to_best_s", "train_time_to_best_s",
+                "time_to_stop_s", "step_time_median_s", "examples_per_s", "trainable_params", "seconds",
+                "checkpoint_bytes", "peak_host_rss_bytes")
+
+
+def base_config(cfg: ClaimsConfig) -> ml_collections.ConfigDict:
+    """The TrainConfig dict every run starts from: model, data, then the suite's `train` overrides."""
+    c = default_config()
+    c.model.name_or_path = cfg.model
+    c.model.random_init = cfg.random_init
+    c.model.overrides = ml_collections.ConfigDict(dict(cfg.model_overrides), type_safe=False)
+    c.data.data_dir = cfg.data_dir
+    return _apply(c, cfg.train)
+
+
+def shared_cache(c: ml_collections.ConfigDict, root: Path) -> ml_collections.ConfigDict:
+    """Every run tokenises into one cache (keyed by data and tokenizer), not one per workdir."""
+    if not c.data.cache_dir:
+        c.data.cache_dir = str(root / "cache")
+    return c
+
+
+def _apply(c: ml_collections.ConfigDict, changes: dict) -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict(c.to_dict(), type_safe=False)
+    for key, value in plan.dotted(changes).items():
+        node, (*parents, leaf) = c, key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return c
+
+
+def run_config(cfg: ClaimsConfig, run: plan.Run, root: Path) -> tuple[ml_collections.ConfigDict, dict]:
+    """(base config of `run` with its task's overrides, its own changes with adapter paths resolved)."""
+    changes = dict(run.changes)
+    if "method.fusion_adapters" in changes:
+        changes["method.fusion_adapters"] = tuple(str(root / "runs" / n / "adapter") for n in run.needs)
+    overrides = cfg.task_overrides.get(run.task, {}) if run.kind != "multitask" else {}
+    return shared_cache(_apply(base_config(cfg), overrides), root), changes
+
+
+def _record(cfg: ClaimsConfig, run: plan.Run, summary: dict, run_dir: Path, adapters: Path, train_cfg) -> dict:
+    rec = {**dataclasses.asdict(run), "summary": {k: summary.get(k) for k in SUMMARY_KEYS}}
+    rec["score"] = summary["best"].get("score")  # the main metric (multi-task: the mean of the tasks' main metrics)
+    if run.score_drops:
+        at = scoring.score_run_at_drops(run_dir, run.score_drops)
+        rec["scores_at"] = {str(n): m[summary["main_metric"]] for n, m in at.items()}
+    if run.prune:
+        pruned = scoring.score_pruned_fusion(run_dir, cfg.fusion_keep)
+        rec["pruned"] = {"score": pruned["metrics"][summary["main_metric"]], "selected": pruned["selected"],
+                         "weights": pruned["weights"]}
+    if (run_dir / "adapter").is_dir() and run.method != "fusion":
+        target = adapters / run.name
+        shutil.copytree(run_dir / "adapter", target, dirs_exist_ok=True)
+        data = train_cfg.data
+        # A random-init base (the tiny suite) cannot be rebuilt from the adapter directory: not re-scored.
+        rescored = None if cfg.random_init else scoring.score_adapter(
+            target, run.task, data_dir=data.data_dir, split=data.eval_split, model=cfg.model, max_length=data.max_length)
+        rec["adapter"] = {"dir": str(target), "task": run.task, "selected_on": f"{data.eval_split} split of "
+                          f"{data.data_dir or 'the HF hub'} (best of the run's evaluations)",
+                          "max_length": data.max_length, "dev_score": rec["score"],
+                          "rescored": None if rescored is None else rescored[summary["main_metric"]],
+                          "bytes": tracking.directory_bytes(target)}
+    return rec
+
+
+class Progress:
+    """A line per finished run: elapsed wall clock and an ETA from the measured cost of each kind."""
+
+    def __init__(self, todo: list[plan.Run], log: Callable[[str], None]):
+        self.todo, self.log, self.start, self.spent = todo, log, time.perf_counter(), {}
+
+    def eta_s(self, remaining: list[plan.Run]) -> float:
+        done = [s for times in self.spent.values() for s in times]
+        unit = np.mean([s / GUESS[k] for k, times in self.spent.items() for s in times]) if done else 60.0
+        return sum(np.mean(self.spent[r.kind]) if r.kind in self.spent else GUESS[r.kind] * unit for r in remaining)
+
+    def finished(self, i: int, run: plan.Run, seconds: float, score) -> None:
+        self.spent.setdefault(run.kind, []).append(seconds)
+        elapsed = (time.perf_counter() - self.start) / 60
+        self.log(f"[{i + 1}/{len(self.todo)} {run.name}] {seconds:.0f} s, score {score if score is None else round(score, 4)}"
+                 f" (elapsed {elapsed:.1f} min, ETA {self.eta_s(self.todo[i + 1:]) / 60:.1f} min)")
+
+
+def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
+    root = Path(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    stored = root / "claims_config.json"
+    if stored.exists() and json.loads(stored.read_text()) != json.loads(json.dumps(dataclasses.asdict(cfg))):
+        raise ValueError(f"{root} holds a claims job with another config ({stored}); use a new --workdir")
+    tracking.write_json(stored, dataclasses.asdict(cfg))
+    # Seeds repeat programs exactly: a persistent compilation cache makes their compiles cache hits.
+    jax.config.update("jax_compilation_cache_dir", str(root / "xla_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else root / cfg.adapters_dir
+    (root / "records").mkdir(exist_ok=True)
+    todo = plan.runs(cfg)
+    progress = Progress(todo, log)
+    log(f"claims job {cfg.suite}: {len(todo)} runs in {root}")
+    for i, run in enumerate(todo):
+        path = root / "records" / f"{run.name}.json"
+        if path.exists():
+            continue
+        t0 = time.perf_counter()
+        base, changes = run_config(cfg, run, root)
+        try:
+            summary = train_with(base, root / "runs" / run.name, **changes)
+            train_cfg = from_config_dict(_apply(base, changes))
+            rec = _record(cfg, run, summary, root / "runs" / run.name, adapters, train_cfg)
+        except (ValueError, FileNotFoundError):
+            raise  # a bad config or data path: every later run would fail the same way
+        except Exception as e:  # noqa: BLE001 — one failed run (diverged, …) must not stop the job
+            log(f"[{i + 1}/{len(todo)} {run.name}] FAILED: {type(e).__name__}: {e} (no record; a re-run retries it)")
+            continue
+        rec["wall_s"] = time.perf_counter() - t0
+        tracking.write_json(path, rec)
+        progress.finished(i, run, rec["wall_s"], rec["score"])
+        write_outputs(cfg, root, adapters)
+    return write_outputs(cfg, root, adapters, final=True)
+
+
+def adapter_entry(rec: dict) -> dict:
+    """claims.json's entry of a saved adapter: `dev_score` is the whole dev file scored from the saved
+    directory (what experiments/score.py prints); `selection_score` the run's best evaluation, on the
+    `max_eval_examples` subsample where the suite sets one."""
+    a = dict(rec["adapter"])
+    a["selection_score"] = rec["score"]
+    a["dev_score"] = a.pop("rescored") if a.get("rescored") is not None else rec["score"]
+    return a
+
+
+def load_records(root: Path) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((root / "records").glob("*.json"))}
+
+
+def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = False) -> list[dict]:
+    rec = load_records(root)
+    table = json.loads(Path(cfg.add_task_table).read_text()) if cfg.add_task_table else None
+    claim_rows = rows.claim_rows(cfg, rec, table)
+    out = {"suite": cfg.suite, "config": dataclasses.asdict(cfg), "finished": final,
+           "runs_finished": len(rec), "runs_planned": len(plan.runs(cfg)),
+           "wall_clock_s": sum(r.get("wall_s", 0.0) for r in rec.values()),
+           "environment": benchmark.environment(), "claims": claim_rows,
+           "drop_curves": {k: {str(n): v for n, v in c.items()} for k, c in rows.drop_curves(cfg, rec).items()},
+           "adapters": {n: adapter_entry(r) for n, r in rec.items() if "adapter" in r},
+           "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")
+                        if k in r} | {k: r[k] for k in ("scores_at", "pruned") if k in r} for n, r in rec.items()}}
+    tracking.write_json(root / "claims.json", out)
+    (root / "claims.md").write_text(report.markdown(cfg, out, root))
+    report.plots(cfg, out, root)
+    return claim_rows

