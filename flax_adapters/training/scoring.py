@@ -47,10 +47,10 @@ def score_adapter(adapter_dir, task: str, *, data_dir: str | None = None, split:
     if name not in base.heads:
         raise ValueError(f"{adapter_dir} holds no prediction head (head_config.json): it cannot be scored on {task}")
     head_cfg = base.heads[name].config
-    want = "regression" if spec.kind == "regression" else "classification"
-    if head_cfg.kind != want or (want == "classification" and head_cfg.num_labels != spec.num_labels):
-        raise ValueError(f"{adapter_dir}'s head is {head_cfg.kind} with {head_cfg.num_labels} labels; task {spec.name} "
-                         f"needs {want} with {spec.num_labels}")
+    # AdapterHub writes a regression head as a classification head with one label.
+    if head_cfg.kind not in ("classification", "regression") or head_cfg.num_labels != spec.num_labels:
+        raise ValueError(f"{adapter_dir}'s head is {head_cfg.kind} with {head_cfg.num_labels} outputs; task {spec.name} "
+                         f"needs a {spec.kind} head with {spec.num_labels}")
     examples = load_examples(spec, split, data_dir=data_dir, language=language)
     batcher = Batcher(encode(examples, base.tokenizer(), max_length), batch_size, shuffle=False, drop_last=False,
                       pad_id=base.config.pad_token_id, buckets=DataConfig().buckets)
