@@ -20,6 +20,7 @@ Two parsing details live here too, because every binary wants them:
 
 from __future__ import annotations
 
+import ast
 import logging as std_logging
 import os
 import re
@@ -48,9 +49,27 @@ class PathTupleParser(tuple_parser.TupleParser):
             return tuple(p.strip().strip("'\"") for p in argument.strip("()[] ").split(",") if p.strip())
 
 
+class NoneFieldParser(flags.ArgumentParser):
+    """A setting whose default is None (`method.init_from`, `data.cache_dir`): ml_collections has no
+    parser for NoneType and refuses any override; here "None" stays None, a literal (8, 0.5, True)
+    is that value and anything else (a path) is the string."""
+
+    def parse(self, argument):
+        if not isinstance(argument, str) or argument in ("None", "none", ""):
+            return None if isinstance(argument, str) else argument
+        try:
+            return ast.literal_eval(argument)
+        except (ValueError, SyntaxError):
+            return argument
+
+    def flag_type(self):
+        return "none_or_value"
+
+
 # ml_collections looks its parsers up by field type in this table at parse time; a subclass of
 # TupleParser keeps the tuple fields' multi-flag behaviour (`--config.x=a --config.x=b`).
 config_flags.register_flag_parser_for_type(tuple, PathTupleParser())
+config_flags.register_flag_parser_for_type(type(None), NoneFieldParser())
 
 
 class _NoTpuProbeNoise(std_logging.Filter):
@@ -63,12 +82,14 @@ class _NoTpuProbeNoise(std_logging.Filter):
 std_logging.getLogger("jax._src.xla_bridge").addFilter(_NoTpuProbeNoise())
 
 
-def define_config(name: str, default: str | None, help_string: str) -> flags.FlagHolder:
+def define_config(name: str, default: str | None, help_string: str, flag_values: flags.FlagValues = flags.FLAGS,
+                  sys_argv: list[str] | None = None) -> flags.FlagHolder:
     """A config-file flag whose overrides may add keys: `--config.method.options.reduction_factor=8`
     sets an option the config file never named. Unknown keys are refused afterwards, by the
-    config's own `from_config_dict`, with the valid ones listed."""
-    return config_flags.DEFINE_config_file(name, default, help_string, lock_config=False,
-                                           accept_new_attributes=True)
+    config's own `from_config_dict`, with the valid ones listed. (`sys_argv`: where ml_collections
+    looks for the overrides, sys.argv by default; tests parse other command lines.)"""
+    return config_flags.DEFINE_config_file(name, default, help_string, flag_values=flag_values,
+                                           lock_config=False, accept_new_attributes=True, sys_argv=sys_argv)
 
 
 def one_line(text: str) -> str:

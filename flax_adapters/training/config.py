@@ -230,7 +230,7 @@ def _as_tuple(value) -> tuple:
 
 def _coerce(value: Any, hint, where: str):
     allowed = typing.get_args(hint) if typing.get_origin(hint) in (types.UnionType, typing.Union) else (hint,)
-    if value is None and type(None) in allowed:
+    if type(None) in allowed and (value is None or value == "None"):  # "None" from a command line
         return None
     for t in allowed:
         if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
