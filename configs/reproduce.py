@@ -6,6 +6,13 @@
           RoBERTa-base shape, AdapterDrop and parallel inference over every n and N ∈ {1, 2, 4, 8, 16},
           torch.compile everywhere it applies. Hours on a CPU.
   tiny    a 2-layer toy shape through every section in about a minute (tests, smoke checks).
+  gpu     for an accelerator (reproduce/gpu.py): BERT-base at 32 × 128 and 32 × 512, fp32 and bf16;
+          full FT vs Pfeiffer vs LoRA, AdapterDrop n = 0/5/10 (static; robust from the same run),
+          inference bare/Pfeiffer/merged LoRA, parallel N = 8 at n = 0/5, a mixed-task batch; PyTorch
+          eager beside it (AdapterHub, or peft where AdapterHub is absent) and torch.compile at
+          32 × 128 bf16; GEMM peaks of both frameworks in both dtypes. ~5 min on an H200
+          (experiments/device_check.sh runs it).
+  gpu_tiny  the gpu suite's code on a 12-layer toy shape at 4 × 16/32: the device script's CPU dry run.
 
     python experiments/reproduce.py --config=configs/reproduce.py:quick --workdir=runs/reproduce_quick
     python experiments/reproduce.py --config=configs/reproduce.py:paper --workdir=runs/reproduce_paper
@@ -16,13 +23,16 @@
 """
 
 from flax_adapters.reproduce import default_config
+from flax_adapters.reproduce import gpu
 
-SUITES = ("quick", "paper", "tiny")
+SUITES = ("quick", "paper", "tiny", "gpu", "gpu_tiny")
 
 
 def get_config(suite: str = "quick"):
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose one of {SUITES}")
+    if suite.startswith("gpu"):
+        return _gpu_config(suite)
     c = default_config()
     c.suite = suite
     if suite == "paper":
@@ -42,4 +52,15 @@ def get_config(suite: str = "quick"):
         c.methods = ("seq_bn", "lora")
         c.torch_compile = ()
         c.repeats, c.infer_repeats, c.warmup = 2, 2, 1
+    return c
+
+
+def _gpu_config(suite: str):
+    c = gpu.default_config()  # the gpu suite's own keys (reproduce/gpu.py: GpuConfig)
+    c.suite = suite
+    if suite == "gpu_tiny":
+        # Same sections, drops and parallel n as `gpu`; a 12-layer toy so n = 5 and 10 exist.
+        c.shape, c.layers, c.batch, c.seq_lens, c.parallel_batch = "tiny", 12, 4, (16, 32), 2
+        c.repeats, c.infer_repeats, c.warmup, c.peak_n = 2, 2, 1, 256
+        c.torch_compile, c.torch_compile_at = ("infer:bare",), ("16:bfloat16",)
     return c
