@@ -2,7 +2,7 @@
 on real GLUE data. The argument names the suite:
 
   quick   (default) all-MiniLM-L6-v2 (6 layers) on ../shared/data/glue, two seeds, short budgets
-          (batch 16, 120-200 steps per AdapterDrop run) on SST-2, STS-B and CoLA.
+          (batch 16, 120 steps per AdapterDrop run) on SST-2 and STS-B, fusion over three adapters.
   paper   paper 2's recipe for a GPU/TPU: RoBERTa-base (12 layers), 8 GLUE tasks' worth of runs
           at lr 1e-4 (adapters) / 2e-5 (full), batch 32, epochs with patience 3, three seeds.
   tiny    a random 2-layer toy model on the same code path in about a minute (tests).
@@ -25,22 +25,25 @@ def get_config(suite: str = "quick"):
     c.suite = suite
     c.data_dir = SHARED_GLUE
     if suite == "quick":
-        # MiniLM: 6 layers, so n = 2 (and 3) of 6 stand for paper 1's 5 of 12. Short-sentence tasks:
-        # a 128-token pair task (MRPC, RTE) costs ~3× per step here and is not learnt in 120 steps.
-        c.drop_tasks = ("sst2", "stsb", "cola")
-        c.fusion_sources = ("sst2", "stsb", "cola", "rte")
+        # MiniLM: 6 layers, so n = 2 (and 3) of 6 stand for paper 1's 5 of 12. Tasks a MiniLM adapter
+        # learns in 120 steps of 16: SST-2 and STS-B. CoLA (Matthews 0.0 after 200 steps, both seeds)
+        # and MRPC (F1 0.81 = the constant prediction after 120) are not learnt at this budget, and a
+        # pair task costs ~3× per step; they stay in the paper suite. The fusion fuses all three
+        # (CoLA's adapter is a useless source that pruning should drop) and is trained on STS-B.
+        c.drop_tasks = ("sst2", "stsb")
+        c.fusion_sources = ("sst2", "stsb", "cola")
+        c.fusion_targets = ("stsb",)
         c.train = dict(batch_size=16, eval_batch_size=128, max_steps=120, eval_every=60, patience=0, log_every=20,
                        keep_checkpoints=1, data=dict(max_length=128, buckets=(32, 64, 128), max_eval_examples=600),
                        optim=dict(warmup_steps=12, weight_decay=0.01))
         c.task_overrides = dict(sst2=dict(data=dict(max_length=64, max_train_examples=8000)),
-                                cola=dict(data=dict(max_length=64), max_steps=200, eval_every=100),
-                                rte=dict(max_steps=100, eval_every=50))
+                                cola=dict(data=dict(max_length=64), max_steps=200, eval_every=100))
         # Convergence: paper 2's early stopping (patience 3) at a CPU-sized evaluation interval.
         c.convergence_task = "stsb"
         c.convergence_train = dict(max_steps=240, eval_every=30, patience=3)
-        # As many steps as the three adapters together, tasks drawn about uniformly (T = 100), so each
+        # As many steps as the two adapters together, tasks drawn about uniformly (T = 100), so each
         # task sees about the examples its adapter saw.
-        c.multitask_train = dict(max_steps=360, eval_every=120, data=dict(temperature=100.0))
+        c.multitask_train = dict(max_steps=240, eval_every=120, data=dict(temperature=100.0))
         c.add_task_table = str(Path(__file__).resolve().parents[1] / "results" / "add_task_rte" / "add_task.json")
     elif suite == "paper":
         c.model = "roberta-base"

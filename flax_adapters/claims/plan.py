@@ -13,8 +13,9 @@ Every run is an ordinary train-loop run (resumable, with its summary.json), name
   mt_<tasks>_s<s>           multi-task full fine-tuning over the drop tasks
 
 Runs are ordered by claim, most central first (both seeds of a claim before the next claim), so a
-job stopped early has whole claims to report: the no-drop adapters and the AdapterDrop grid at the
-paper's n, robust AdapterDrop, convergence, multi-task, the rest of the n grid, then fusion.
+job stopped early has whole claims to report: the no-drop adapters (fusion sources included) and
+the AdapterDrop grid at the paper's n, robust AdapterDrop, convergence, multi-task, fusion, then the
+rest of the n grid (which only draws the curve).
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def runs(cfg: ClaimsConfig) -> list[Run]:
 
     def rank(r: Run) -> int:
         if r.kind == "drop":
-            return 0 if r.drop in core and r.task in cfg.drop_tasks else 4 if r.task in cfg.drop_tasks else 5
-        return {"robust": 1, "convergence": 2, "multitask": 3, "fusion": 6}[r.kind]
+            return 0 if r.drop in core or r.task not in cfg.drop_tasks else 6
+        return {"robust": 1, "convergence": 2, "multitask": 3, "fusion": 4}[r.kind]
 
     return sorted(_all_runs(cfg), key=rank)
 

@@ -51,7 +51,7 @@ def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
     lines += ["![convergence](convergence.png)", ""]
     lines += _runs_table(out, "multitask", "## Multi-task full fine-tuning")
     lines += _runs_table(out, "fusion", "## AdapterFusion", pruned=True)
-    lines += _adapter_table(out, root)
+    lines += _adapter_table(out)
     return "\n".join(lines) + "\n"
 
 
@@ -71,7 +71,7 @@ def _runs_table(out: dict, kind: str, title: str, pruned: bool = False) -> list[
     return lines + [""]
 
 
-def _adapter_table(out: dict, root: Path) -> list[str]:
+def _adapter_table(out: dict) -> list[str]:
     if not out["adapters"]:
         return []
     lines = ["## Saved adapters (AdapterHub format, with their heads)", "",
@@ -80,8 +80,7 @@ def _adapter_table(out: dict, root: Path) -> list[str]:
              "`selection` is the run's best evaluation, on the suite's dev subsample where it sets one.", "",
              "| adapter | task | max length | dev score | selection | size |", "|---|---|---|---|---|---|"]
     for name, a in sorted(out["adapters"].items()):
-        rel = Path(a["dir"]).relative_to(root) if Path(a["dir"]).is_relative_to(root) else a["dir"]
-        lines.append(f"| `{rel}` | {a['task']} | {a['max_length']} | {_f(a['dev_score'], 4)} | "
+        lines.append(f"| `{a['dir']}` | {a['task']} | {a['max_length']} | {_f(a['dev_score'], 4)} | "
                      f"{_f(a['selection_score'], 4)} | {a['bytes'] / 1e6:.2f} MB |")
     return lines + [""]
 

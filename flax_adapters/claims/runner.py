@@ -127,6 +127,9 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else root / cfg.adapters_dir
     (root / "records").mkdir(exist_ok=True)
     todo = plan.runs(cfg)
+    for run in todo:  # a bad key or value fails here, once, before hours of training
+        base, changes = run_config(cfg, run, root)
+        from_config_dict(_apply(base, changes))
     progress = Progress(todo, log)
     log(f"claims job {cfg.suite}: {len(todo)} runs in {root}")
     for i, run in enumerate(todo):
@@ -139,8 +142,8 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
             summary = train_with(base, root / "runs" / run.name, **changes)
             train_cfg = from_config_dict(_apply(base, changes))
             rec = _record(cfg, run, summary, root / "runs" / run.name, adapters, train_cfg)
-        except (ValueError, FileNotFoundError):
-            raise  # a bad config or data path: every later run would fail the same way
+        except FileNotFoundError:
+            raise  # a missing data or model path: every later run would fail the same way
         except Exception as e:  # noqa: BLE001 — one failed run (diverged, …) must not stop the job
             log(f"[{i + 1}/{len(todo)} {run.name}] FAILED: {type(e).__name__}: {e} (no record; a re-run retries it)")
             continue
@@ -151,11 +154,13 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     return write_outputs(cfg, root, adapters, final=True)
 
 
-def adapter_entry(rec: dict) -> dict:
+def adapter_entry(rec: dict, root: Path) -> dict:
     """claims.json's entry of a saved adapter: `dev_score` is the whole dev file scored from the saved
     directory (what experiments/score.py prints); `selection_score` the run's best evaluation, on the
     `max_eval_examples` subsample where the suite sets one."""
     a = dict(rec["adapter"])
+    if Path(a["dir"]).is_relative_to(root):  # relative to the job's directory: the results move with it
+        a["dir"] = str(Path(a["dir"]).relative_to(root))
     a["selection_score"] = rec["score"]
     a["dev_score"] = a.pop("rescored") if a.get("rescored") is not None else rec["score"]
     return a
@@ -174,7 +179,7 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
            "wall_clock_s": sum(r.get("wall_s", 0.0) for r in rec.values()),
            "environment": benchmark.environment(), "claims": claim_rows,
            "drop_curves": {k: {str(n): v for n, v in c.items()} for k, c in rows.drop_curves(cfg, rec).items()},
-           "adapters": {n: adapter_entry(r) for n, r in rec.items() if "adapter" in r},
+           "adapters": {n: adapter_entry(r, root) for n, r in rec.items() if "adapter" in r},
            "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")
                         if k in r} | {k: r[k] for k in ("scores_at", "pruned") if k in r} for n, r in rec.items()}}
     tracking.write_json(root / "claims.json", out)

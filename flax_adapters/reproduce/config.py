@@ -48,6 +48,9 @@ class ReproConfig:
     # table.json; empty: those tables say how to produce them.
     convergence_runs: tuple = ()
     add_task_table: str = ""
+    # The claims job's claims.json (experiments/claims.py), whose verdicts the report lists; "" = the
+    # committed results/claims_quick_cpu/claims.json of this checkout, when present.
+    claims_json: str = ""
     seed: int = 0
 
 

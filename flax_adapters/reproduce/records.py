@@ -50,6 +50,7 @@ def check_inputs(cfg: ReproConfig) -> None:
                        if found else f"{run.parent} holds no finished run")
             raise FileNotFoundError(f"convergence_runs: {run} has no summary.json (not a finished train.py run); "
                                     f"{listing}")
+    claims_path(cfg)
     if cfg.add_task_table and not Path(cfg.add_task_table).is_file():
         raise FileNotFoundError(f"add_task_table: {cfg.add_task_table} does not exist (experiments/add_task.py "
                                 "writes <workdir>/add_task.json)")
@@ -81,5 +82,24 @@ def convergence(cfg: ReproConfig, log) -> dict:
         if not path.exists():
             raise FileNotFoundError(f"add_task_table: {path} does not exist (experiments/add_task.py writes it)")
         out["add_task"] = json.loads(path.read_text())
-    log(f"convergence: {len(out['runs'])} runs" + (", add-a-task table" if "add_task" in out else ""))
+    claims = claims_path(cfg)
+    if claims is not None:
+        out["claims"] = {"path": str(claims), **json.loads(claims.read_text())}
+    log(f"convergence: {len(out['runs'])} runs" + (", add-a-task table" if "add_task" in out else "")
+        + (", claims" if "claims" in out else ""))
     return out
+
+
+# The claims job's committed quick results, in this checkout (flax_adapters/ sits in the repository root).
+COMMITTED_CLAIMS = Path(__file__).resolve().parents[2] / "results" / "claims_quick_cpu" / "claims.json"
+
+
+def claims_path(cfg: ReproConfig) -> Path | None:
+    """The claims.json the report lists: the configured one (which must exist), else the committed one."""
+    if cfg.claims_json:
+        path = Path(cfg.claims_json)
+        if not path.is_file():
+            raise FileNotFoundError(f"claims_json: {path} does not exist (experiments/claims.py writes "
+                                    "<workdir>/claims.json)")
+        return path
+    return COMMITTED_CLAIMS if COMMITTED_CLAIMS.is_file() else None

@@ -5,6 +5,8 @@ results dict (runner.py); nothing here measures.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flax_adapters.benchmark import paired_ratio
 from flax_adapters.reproduce import headline
 
@@ -186,6 +188,20 @@ def add_task_table(c: dict) -> str:
     from flax_adapters.training.add_task import markdown
 
     return markdown(c["add_task"])
+
+
+def claims_table(c: dict) -> str:
+    """The claims job's verdicts (experiments/claims.py), linked to its own report."""
+    if "claims" not in c:
+        return ("No claims results: run `python experiments/claims.py --config=configs/claims.py:quick "
+                "--workdir=runs/claims_quick` and pass `--config.claims_json=runs/claims_quick/claims.json`.\n")
+    cl = c["claims"]
+    rows = [[r["claim"], r["paper"], " / ".join(_f(v, "{:.3f}") for v in r["per_seed"]), f"**{r['verdict']}**"]
+            for r in cl["claims"]]
+    md = Path(cl["path"]).with_name("claims.md")
+    return (f"From `{cl['path']}` (suite `{cl['suite']}`, {cl['runs_finished']} of {cl['runs_planned']} runs; "
+            f"rules, curves and saved adapters in [{md.name}]({md})):\n\n"
+            + _table(["claim", "paper", "ours (per seed)", "verdict"], rows))
 
 
 def headline_table(h: dict) -> str:

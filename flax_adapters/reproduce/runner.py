@@ -155,7 +155,9 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
         section(f"6b. JAX vs PyTorch, {key[8:]}", key, fmt.jax_vs_torch_table)
     if "convergence" in s:
         out += ["## 7. Time to convergence on real data (paper 2)\n", fmt.convergence_table(s["convergence"]),
-                "\n## 8. Adding a task (paper 2's maintainability)\n", fmt.add_task_table(s["convergence"])]
+                "\n## 8. Adding a task (paper 2's maintainability)\n", fmt.add_task_table(s["convergence"]),
+                "\n## 8b. The papers' accuracy and convergence claims (the claims job)\n",
+                fmt.claims_table(s["convergence"])]
     section("9. Storage per task", "storage", fmt.storage_table)
     if "methods" in s:
         out += ["## 10. Achieved FLOP/s of the training step\n", fmt.mfu_table(s["methods"], s.get("peak", {})),

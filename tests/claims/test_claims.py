@@ -109,7 +109,8 @@ def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
     assert any("ETA" in line for line in lines)
     # Adapters (with heads) in AdapterHub format, named in claims.json; fusion and full FT keep summaries only.
     for name, a in out["adapters"].items():
-        assert (Path(a["dir"]) / "adapter_config.json").is_file() and (Path(a["dir"]) / "head_config.json").is_file()
+        directory = tmp_path / "job" / a["dir"]  # relative to the job's directory
+        assert (directory / "adapter_config.json").is_file() and (directory / "head_config.json").is_file()
         assert a["selection_score"] == out["runs"][name]["score"]
     assert not any("fusion" in n or "full" in n or n.startswith("mt_") for n in out["adapters"])
     md = (tmp_path / "job" / "claims.md").read_text()
@@ -136,3 +137,23 @@ def test_config_errors_name_the_culprit():
     cd.drops = (1, 2)
     with pytest.raises(ValueError, match="include 0"):
         from_config_dict(cd)
+
+
+def test_reproduce_report_lists_the_claims(tmp_path):
+    from flax_adapters.reproduce import from_config_dict as repro_config
+    from flax_adapters.reproduce import records
+    from flax_adapters.reproduce import report as repro_report
+    from configs.reproduce import get_config as repro
+
+    rows_ = rows.claim_rows(from_config_dict(get_config("quick")), {},
+                            json.loads((ROOT / "results" / "add_task_rte" / "add_task.json").read_text()))
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps({"suite": "quick", "runs_finished": 0, "runs_planned": 61, "claims": rows_}))
+    cd = repro("tiny")
+    cd.claims_json = str(path)
+    section = records.convergence(repro_config(cd), log=lambda s: None)
+    table = repro_report.claims_table(section)
+    assert "**refuted**" in table and "claims.md" in table and table.count("\n|") >= len(rows_)
+    cd.claims_json = str(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError, match="claims_json"):
+        records.check_inputs(repro_config(cd))
