@@ -15,13 +15,13 @@ Two parsing details live here too, because every binary wants them:
   `--config.convergence_runs=runs/a,runs/x/replay0.2`), which ml_collections' own tuple parser
   refuses (it evaluates the text as a Python literal first);
 - JAX's INFO record "Unable to initialize backend 'tpu' … libtpu.so …" is dropped when libtpu is
-  not installed at all, i.e. when no TPU is expected.
+  not installed at all, i.e. when no TPU is expected (training/tracking.py installs that filter,
+  so binaries that import the training loop without this module are quiet too).
 """
 
 from __future__ import annotations
 
 import ast
-import logging as std_logging
 import os
 import re
 import sys
@@ -31,6 +31,7 @@ from absl import app, flags
 from ml_collections import config_dict
 from ml_collections.config_flags import config_flags, tuple_parser
 
+from flax_adapters.training import tracking  # noqa: F401  (installs the TPU-probe filter)
 from flax_adapters.training.config import nearest_first
 
 # What a binary reports as a user error rather than a crash (AdapterError is a ValueError).
@@ -70,16 +71,6 @@ class NoneFieldParser(flags.ArgumentParser):
 # TupleParser keeps the tuple fields' multi-flag behaviour (`--config.x=a --config.x=b`).
 config_flags.register_flag_parser_for_type(tuple, PathTupleParser())
 config_flags.register_flag_parser_for_type(type(None), NoneFieldParser())
-
-
-class _NoTpuProbeNoise(std_logging.Filter):
-    def filter(self, record) -> bool:
-        message = record.getMessage()
-        return not ("Unable to initialize backend 'tpu'" in message and "libtpu.so" in message
-                    and "cannot open shared object file" in message)
-
-
-std_logging.getLogger("jax._src.xla_bridge").addFilter(_NoTpuProbeNoise())
 
 
 def define_config(name: str, default: str | None, help_string: str, flag_values: flags.FlagValues = flags.FLAGS,

@@ -340,16 +340,18 @@ def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[S
     return setup, tree["best"]
 
 
-def _check_run_dir(workdir: Path) -> None:
+def _check_run_dir(workdir: Path, data_dir: str | None = None) -> None:
     """Refuses a directory that is not a train.py workdir, saying what was expected; an AdapterHub
     adapter directory (a run's `adapter/`, or one from AdapterHub) is the usual mix-up."""
     if (workdir / "config.json").is_file() and (workdir / "checkpoints").is_dir():
         return
     if (workdir / "adapter_config.json").is_file():
         run = workdir.parent if (workdir.parent / "config.json").is_file() else None
+        task = json.loads((run / "config.json").read_text()).get("data", {}).get("task") if run else None
         raise ValueError(f"{workdir} is an adapter directory (adapter_config.json), not a train.py workdir; "
                          + (f"pass its run, --workdir={run}, or " if run else "")
-                         + f"score the adapter itself with experiments/score.py --adapter={workdir}")
+                         + f"score the adapter itself with experiments/score.py --adapter={workdir} "
+                         f"--task={task or 'TASK'} --data_dir={data_dir or 'DIR'}")
     if not workdir.is_dir():
         raise FileNotFoundError(f"{workdir} does not exist; --workdir must be a train.py workdir "
                                 "(config.json, checkpoints/)")
@@ -371,6 +373,7 @@ def _check_same_shapes(found, expected, where: str) -> None:
 def evaluate_run(workdir: str | Path, data_dir: str | None = None, split: str = "validation") -> dict:
     """Scores a saved run's best parameters on `split` of `data_dir` (GLUE/XTREME layout): the
     task's metrics, or {task: metrics} for a multi-task run."""
+    _check_run_dir(Path(workdir), data_dir)
     setup, best = restore_best(workdir)
     steps = make_steps(setup, make_optimizer(setup.cfg.optim, 1, setup.trainable)[0])
     data = load_data(setup, Path(workdir) / "cache", data_dir=data_dir, split=split, with_train=False)

@@ -72,6 +72,19 @@ class _DropOrbaxInfo(logging.logging.Filter):
         return record.levelno >= logging.logging.WARNING or "/orbax/" not in record.pathname
 
 
+class _NoTpuProbeNoise(logging.logging.Filter):
+    """JAX probes every platform it knows; without libtpu installed the TPU probe can only fail, and
+    its INFO record ("Unable to initialize backend 'tpu' … libtpu.so …") opened every CPU command."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not ("Unable to initialize backend 'tpu'" in message and "libtpu.so" in message
+                    and "cannot open shared object file" in message)
+
+
+logging.logging.getLogger("jax._src.xla_bridge").addFilter(_NoTpuProbeNoise())
+
+
 def quiet_orbax() -> None:
     """Drops orbax's INFO records (a dozen per save) from absl's log, keeping its warnings."""
     logging.get_absl_handler().addFilter(_DropOrbaxInfo())
