@@ -4,7 +4,9 @@ confirmed / refuted / inconclusive over seeds, with the trained adapters saved i
     python experiments/claims.py --config=configs/claims.py:quick --workdir=runs/claims_quick
 
 Writes DIR/claims.md, DIR/claims.json, DIR/*.png and DIR/adapters/<run>/; every run is a train.py
-workdir under DIR/runs, so re-running the command resumes where it stopped.
+workdir under DIR/runs, so re-running the command resumes where it stopped. `--report_only`
+rebuilds the report from the runs finished so far; `--export_to=results/x` copies what the results
+need (no checkpoints) into a directory to commit.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
 from flax_adapters.claims import from_config_dict, run_claims  # noqa: E402
+from flax_adapters.claims.runner import export_results  # noqa: E402
 from flax_adapters.training import tracking  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(__file__), "..", "configs",
                                                                   "claims.py"),
                                           "configs/claims.py:<suite>; override keys with --config.a=v")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/claims", "output directory")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "rebuild claims.md/json from the runs finished so far")
+_EXPORT = flags.DEFINE_string("export_to", None, "then copy the results (records, summaries, adapters, report) "
+                              "here: a directory small enough to commit")
 
 
 def main(argv):
@@ -31,12 +37,14 @@ def main(argv):
     tracking.quiet_orbax()
     try:
         cfg = from_config_dict(_CONFIG.value)
-        rows = run_claims(cfg, _WORKDIR.value, log=lambda s: print(s, flush=True))
+        rows = run_claims(cfg, _WORKDIR.value, log=lambda s: print(s, flush=True), report_only=_REPORT_ONLY.value)
+        if _EXPORT.value:
+            rows = export_results(cfg, _WORKDIR.value, _EXPORT.value)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     for r in rows:
         print(f"{r['verdict']:>12}  {r['id']}: ours {r['ours'] if r['ours'] is None else round(r['ours'], 3)}")
-    print(f"report: {os.path.join(_WORKDIR.value, 'claims.md')}")
+    print(f"report: {os.path.join(_EXPORT.value or _WORKDIR.value, 'claims.md')}")
 
 
 if __name__ == "__main__":

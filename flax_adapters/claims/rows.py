@@ -100,7 +100,8 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None) -> li
     learnt, not_learnt = learnt_tasks(cfg, rec)
     tasks = ", ".join(learnt)
     curves = drop_curves(cfg, rec)
-    mapping = f"n = {k} of {L} layers ≈ paper 1's 5 of 12" + (
+    mapping = (f"n = {k} of {L} is paper 1's 5 of 12" if 5 * L % 12 == 0 else
+               f"n = {k}–{k + 1} of {L} layers bracket paper 1's 5 of 12 (5/12 × {L} = {5 * L / 12:g})") + (
         f"; {', '.join(not_learnt)} left out: no-drop adapter at chance (LEARNT_FLOOR)" if not_learnt else "")
     for n in sorted({k, min(k + 1, L - 1)} & set(cfg.drops)):
         rows.append(_row(f"specialised_n{n}", "AdapterDrop §5", f"specialised AdapterDrop, adapters absent from the "

@@ -114,18 +114,29 @@ class Progress:
                  f" (elapsed {elapsed:.1f} min, ETA {self.eta_s(self.todo[i + 1:]) / 60:.1f} min)")
 
 
-def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
+def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print,
+               report_only: bool = False) -> list[dict]:
+    """Runs (or resumes) every planned run, then writes the outputs; `report_only` rebuilds the
+    outputs from the runs finished so far and trains nothing."""
     root = Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     stored = root / "claims_config.json"
-    if stored.exists() and json.loads(stored.read_text()) != json.loads(json.dumps(dataclasses.asdict(cfg))):
-        raise ValueError(f"{root} holds a claims job with another config ({stored}); use a new --workdir")
-    tracking.write_json(stored, dataclasses.asdict(cfg))
+    current = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    if stored.exists():
+        # The add-a-task table is read when the report is written, not trained: it may move.
+        old = json.loads(stored.read_text())
+        diff = sorted(k for k in set(old) | set(current) if k != "add_task_table" and old.get(k) != current.get(k))
+        if diff:
+            raise ValueError(f"{root} holds a claims job with another config (differs in: {', '.join(diff)}); "
+                             "use a new --workdir")
+    tracking.write_json(stored, current)
     # Seeds repeat programs exactly: a persistent compilation cache makes their compiles cache hits.
     jax.config.update("jax_compilation_cache_dir", str(root / "xla_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else root / cfg.adapters_dir
     (root / "records").mkdir(exist_ok=True)
+    if report_only:
+        return write_outputs(cfg, root, adapters, final=True)
     todo = plan.runs(cfg)
     for run in todo:  # a bad key or value fails here, once, before hours of training
         base, changes = run_config(cfg, run, root)
@@ -166,6 +177,24 @@ def adapter_entry(rec: dict, root: Path) -> dict:
     return a
 
 
+def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> list[dict]:
+    """Copies what a job's results need into `dest` (records, each run's summary, config and
+    metrics log, the saved adapters in safetensors form) and rebuilds claims.json / .md / plots there:
+    a directory small enough to commit, re-scorable without the job's checkpoints."""
+    root, dest = Path(root), Path(dest)
+    shutil.copytree(root / "records", dest / "records", dirs_exist_ok=True)
+    for run_dir in (root / "runs").iterdir():
+        for name in ("summary.json", "config.json", "metrics.jsonl"):
+            if (run_dir / name).is_file():
+                (dest / "runs" / run_dir.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run_dir / name, dest / "runs" / run_dir.name / name)
+    # The .bin twins are what AdapterHub's default load_adapter reads; the committed copy keeps one
+    # form (load them there with use_safetensors=True, or ours), which halves its size.
+    shutil.copytree(root / "adapters", dest / "adapters", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("*.bin"))
+    return write_outputs(cfg, dest, dest / "adapters", final=True)
+
+
 def load_records(root: Path) -> dict:
     return {p.stem: json.loads(p.read_text()) for p in sorted((root / "records").glob("*.json"))}
 
@@ -174,8 +203,10 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
     rec = load_records(root)
     table = json.loads(Path(cfg.add_task_table).read_text()) if cfg.add_task_table else None
     claim_rows = rows.claim_rows(cfg, rec, table)
-    out = {"suite": cfg.suite, "config": dataclasses.asdict(cfg), "finished": final,
-           "runs_finished": len(rec), "runs_planned": len(plan.runs(cfg)),
+    planned = {r.name for r in plan.runs(cfg)}
+    rec = {n: r for n, r in rec.items() if n in planned}  # records of runs an earlier plan had are left out
+    out = {"suite": cfg.suite, "config": dataclasses.asdict(cfg), "finished": final and len(rec) == len(planned),
+           "runs_finished": len(rec), "runs_planned": len(planned),
            "wall_clock_s": sum(r.get("wall_s", 0.0) for r in rec.values()),
            "environment": benchmark.environment(), "claims": claim_rows,
            "drop_curves": {k: {str(n): v for n, v in c.items()} for k, c in rows.drop_curves(cfg, rec).items()},

@@ -119,6 +119,11 @@ def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "train_with", lambda *a, **k: pytest.fail("a finished job retrained"))
     assert [r["verdict"] for r in runner.run_claims(cfg, tmp_path / "job", log=lines.append)] == \
         [r["verdict"] for r in claim_rows]
+    # Export: a committable copy (no checkpoints, no .bin twins) whose report is rebuilt there.
+    exported = runner.export_results(cfg, tmp_path / "job", tmp_path / "results")
+    assert [r["verdict"] for r in exported] == [r["verdict"] for r in claim_rows]
+    assert not list((tmp_path / "results").rglob("checkpoints")) and not list((tmp_path / "results").rglob("*.bin"))
+    assert json.loads((tmp_path / "results" / "claims.json").read_text())["adapters"].keys() == out["adapters"].keys()
     cd.seeds = (0, 1, 2)
     with pytest.raises(ValueError, match="another config"):
         runner.run_claims(from_config_dict(cd), tmp_path / "job")
