@@ -10,8 +10,8 @@
           full FT vs Pfeiffer vs LoRA, AdapterDrop n = 0/5/10 (static; robust from the same run),
           inference bare/Pfeiffer/merged LoRA, parallel N = 8 at n = 0/5, a mixed-task batch; PyTorch
           eager beside it (AdapterHub, or peft where AdapterHub is absent) and torch.compile at
-          32 × 128 bf16; GEMM peaks of both frameworks in both dtypes. ~5 min on an H200
-          (experiments/device_check.sh runs it).
+          32 × 128 bf16; GEMM peaks of both frameworks in both dtypes. Sized for the ≤ 8 min device
+          check on an H200 (experiments/device_check.sh runs it; not yet run on a GPU).
   gpu_tiny  the gpu suite's code on a 12-layer toy shape at 4 × 16/32: the device script's CPU dry run.
 
     python experiments/reproduce.py --config=configs/reproduce.py:quick --workdir=runs/reproduce_quick

@@ -9,8 +9,8 @@ One section per (sequence length, dtype) "combo", each timing interleaved:
          and n = 5 (E[n]) checks the affinity
   infer  bare, Pfeiffer, merged LoRA (the bare program over folded weights)
   serve  parallel N = 8 adapters at n = 0 and 5; a mixed-task batch (8 tasks) vs one task
-PyTorch: HF + AdapterHub (`adapters`) where it imports, else HF + `peft` (full FT, LoRA, bare;
-the Pfeiffer, AdapterDrop and parallel rows then say "needs AdapterHub"); bf16 = fp32 weights
+PyTorch: HF + AdapterHub (`adapters`, its LoRA too) where it imports, else HF + `peft` (full FT,
+LoRA, bare; the Pfeiffer, AdapterDrop and parallel rows then say "needs AdapterHub"); bf16 = fp32 weights
 under `torch.autocast(bfloat16)`, the same mixed precision as JAX's `compute_dtype`. On CUDA both
 frameworks run fp32 matmuls as TF32 (XLA's default; torch is set to match) and the report says so.
 
@@ -168,13 +168,17 @@ def _torch_builders(mode: str, wl: Workload, host: dict, what: str, drop_n: int 
         if mode == "adapterhub":
             return lambda c: torch_side.train(wl, None, host, compile=c)
         return lambda c: torch_side._train_variant(_hf(wl), host, compile=c)
-    if what == "train:lora":
+    if what == "train:lora":  # AdapterHub's LoRA where it is installed (peft may not import beside it)
+        if mode == "adapterhub":
+            return lambda c: torch_side.train(wl, "lora", host, compile=c)
         return lambda c: torch_side._train_variant(torch_side._peft_lora(wl), host, compile=c)
     if what == "infer:bare":
         if mode == "adapterhub":
             return lambda c: torch_side.infer(wl, None, host, compile=c)
         return lambda c: torch_side._infer_variant(_hf(wl).eval(), host, compile=c)
     if what == "infer:lora_merged":
+        if mode == "adapterhub":
+            return lambda c: torch_side.infer(wl, "lora", host, merged=True)
         return lambda c: torch_side.peft_infer(wl, host, merged=True)
     if mode != "adapterhub":
         return "needs AdapterHub (adapters), not installed here"

@@ -111,9 +111,10 @@ def _same_weights(ref: AdapterModel, config: EncoderConfig) -> AdapterModel:
 
 
 def main(path: str | None = None, adapters: str = "") -> int:
-    """Runs `check` (every method, or the comma-separated `adapters`), prints one line per row,
-    writes `path` (JSON); exit code 0 when all pass."""
-    result = check(adapters=[a for a in adapters.split(",") if a] or None)
+    """Runs `check` (every method; or the comma-separated `adapters`; "none": the bare encoder
+    only), prints one line per row, writes `path` (JSON); exit code 0 when all pass."""
+    names = [] if adapters == "none" else [a for a in adapters.split(",") if a] or None
+    result = check(adapters=names)
     for r in result["rows"]:
         print(f"{'ok ' if r['ok'] else 'BAD'} {r['adapter']:>14} {r['dtype']:>8} {r['attention']:>4} "
               f"max|Δ| {r['max_abs_err']:.2e} (bound {r['bound']:.2e})")
