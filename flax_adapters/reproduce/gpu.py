@@ -152,7 +152,7 @@ def _autocast(build: Callable[[], benchmark.Variant], dtype: str) -> benchmark.V
         return build()
     import torch
 
-    device = torch_side._device()
+    device = torch_side.device()
     with torch.autocast(device_type=device, dtype=torch.bfloat16):
         variant = build()
 
@@ -167,15 +167,15 @@ def _torch_builders(mode: str, wl: Workload, host: dict, what: str, drop_n: int 
     if what == "train:full":
         if mode == "adapterhub":
             return lambda c: torch_side.train(wl, None, host, compile=c)
-        return lambda c: torch_side._train_variant(_hf(wl), host, compile=c)
+        return lambda c: torch_side.train_variant(_hf(wl), host, compile=c)
     if what == "train:lora":  # AdapterHub's LoRA where it is installed (peft may not import beside it)
         if mode == "adapterhub":
             return lambda c: torch_side.train(wl, "lora", host, compile=c)
-        return lambda c: torch_side._train_variant(torch_side._peft_lora(wl), host, compile=c)
+        return lambda c: torch_side.train_variant(torch_side.peft_lora(wl), host, compile=c)
     if what == "infer:bare":
         if mode == "adapterhub":
             return lambda c: torch_side.infer(wl, None, host, compile=c)
-        return lambda c: torch_side._infer_variant(_hf(wl).eval(), host, compile=c)
+        return lambda c: torch_side.infer_variant(_hf(wl).eval(), host, compile=c)
     if what == "infer:lora_merged":
         if mode == "adapterhub":
             return lambda c: torch_side.infer(wl, "lora", host, merged=True)
@@ -234,14 +234,14 @@ def peak(cfg: GpuConfig, log: Callable[[str], None]) -> dict:
 def torch_matmul_peak(n: int, dtype: str, repeats: int = 5) -> dict:
     import torch
 
-    a, b = (torch.randn(n, n, device=torch_side._device(), dtype=getattr(torch, dtype)) for _ in range(2))
+    a, b = (torch.randn(n, n, device=torch_side.device(), dtype=getattr(torch, dtype)) for _ in range(2))
     a @ b
-    torch_side._sync()
+    torch_side.sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
-        torch_side._sync()
+        torch_side.sync()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     return {"n": n, "median_s": median, "gflops": 2 * n ** 3 / median / 1e9, "samples_s": times}

@@ -36,7 +36,7 @@ def info() -> dict:
     import transformers
 
     out = {"torch": torch.__version__, "adapters": adapters.__version__, "transformers": transformers.__version__,
-           "device": _device(), "threads": torch.get_num_threads()}
+           "device": device(), "threads": torch.get_num_threads()}
     try:
         import peft
         out["peft"] = peft.__version__
@@ -45,13 +45,13 @@ def info() -> dict:
     return out
 
 
-def _device() -> str:
+def device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _sync() -> None:
+def sync() -> None:
     import torch
 
     if torch.cuda.is_available():
@@ -61,7 +61,7 @@ def _sync() -> None:
 def _tensors(host: dict) -> dict:
     import torch
 
-    return {k: torch.as_tensor(np.asarray(v, np.int64)).to(_device()) for k, v in host.items()}
+    return {k: torch.as_tensor(np.asarray(v, np.int64)).to(device()) for k, v in host.items()}
 
 
 def _flex(wl: Workload, seed: int = 0):
@@ -83,7 +83,7 @@ def _first_call(fn) -> float:
     """Runs fn once (torch.compile compiles here) and returns its seconds."""
     start = time.perf_counter()
     fn()
-    _sync()
+    sync()
     return time.perf_counter() - start
 
 
@@ -95,7 +95,7 @@ def _memory(fn) -> int | None:
         return None
     torch.cuda.reset_peak_memory_stats()
     fn()
-    _sync()
+    sync()
     return int(torch.cuda.max_memory_allocated())
 
 
@@ -105,11 +105,11 @@ def _finish(call, compiled: bool, **meta) -> Variant:
     return Variant(call, meta)
 
 
-def _train_variant(model, host: dict, compile: bool = False) -> Variant:
+def train_variant(model, host: dict, compile: bool = False) -> Variant:
     """One timed AdamW step over `model`'s trainable parameters (it is put in training mode)."""
     import torch
 
-    model.to(_device()).train()
+    model.to(device()).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
     run = torch.compile(model) if compile else model
@@ -119,22 +119,22 @@ def _train_variant(model, host: dict, compile: bool = False) -> Variant:
         run(**batch).loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        _sync()
+        sync()
     return _finish(call, compile, trainable_params=sum(p.numel() for p in params))
 
 
-def _infer_variant(model, host: dict, compile: bool = False) -> Variant:
+def infer_variant(model, host: dict, compile: bool = False) -> Variant:
     """One timed forward of `model` in eval mode under `inference_mode` (no labels: no loss)."""
     import torch
 
-    model.to(_device()).eval()
+    model.to(device()).eval()
     run = torch.compile(model) if compile else model
     batch = {k: v for k, v in _tensors(host).items() if k != "labels"}
 
     def call():
         with torch.inference_mode():
             run(**batch)
-        _sync()
+        sync()
     return _finish(call, compile)
 
 
@@ -145,7 +145,7 @@ def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, comp
     if method is not None:
         model.add_adapter("t", config=_config(method, drop_n))
         model.train_adapter("t")
-    return _train_variant(model, host, compile)
+    return train_variant(model, host, compile)
 
 
 def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False) -> Variant:
@@ -157,10 +157,10 @@ def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False,
         model.set_active_adapters("t")
         if merged:
             model.merge_adapter("t")
-    return _infer_variant(model, host, compile)
+    return infer_variant(model, host, compile)
 
 
-def _peft_lora(wl: Workload):
+def peft_lora(wl: Workload):
     import peft
     import torch
     import transformers
@@ -173,13 +173,13 @@ def _peft_lora(wl: Workload):
 
 def peft_train(wl: Workload, host: dict) -> Variant:
     """One AdamW step of a peft LoRA model (r 8, α 16 on query/value; the classifier trains too)."""
-    return _train_variant(_peft_lora(wl), host)
+    return train_variant(peft_lora(wl), host)
 
 
 def peft_infer(wl: Workload, host: dict, *, merged: bool = False) -> Variant:
     """A forward of the peft LoRA model; `merged` folds LoRA into the base (`merge_and_unload`)."""
-    model = _peft_lora(wl)
-    return _infer_variant(model.merge_and_unload() if merged else model, host)
+    model = peft_lora(wl)
+    return infer_variant(model.merge_and_unload() if merged else model, host)
 
 
 def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
@@ -193,7 +193,7 @@ def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
         model.add_adapter(name, config=_config("seq_bn", drop_n))
         model.add_classification_head(name, num_labels=2)
     model.active_adapters = Parallel(*names)
-    return _infer_variant(model, host)
+    return infer_variant(model, host)
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
@@ -202,13 +202,13 @@ def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:
 
     import torch
 
-    a, b = (torch.randn(n, n, device=_device()) for _ in range(2))
+    a, b = (torch.randn(n, n, device=device()) for _ in range(2))
     a @ b
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
-        _sync()
+        sync()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
     return {"n": n, "median_s": median, "gflops": 2 * n ** 3 / median / 1e9, "samples_s": times}
