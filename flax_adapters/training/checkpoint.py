@@ -18,6 +18,7 @@ directories, so a crash mid-save leaves the previous checkpoint as the latest.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import jax
@@ -101,6 +102,7 @@ class Checkpointer:
         try:
             restored = self.manager.restore(step, args=ocp.args.StandardRestore(_nest(paths, [_abstract(x) for x in leaves])))
         except Exception as e:  # orbax raises many kinds (missing files, bad metadata, shape mismatch)
+            _quiet_stray_reads()
             older = [s for s in self.all_steps() if s < step]
             hint = (f"move {self.directory}/{step} away to resume from step {older[-1]}" if older
                     else f"move {self.directory} away to start the run over")
@@ -125,3 +127,22 @@ class Checkpointer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _quiet_stray_reads() -> None:
+    """After a failed restore, tensorstore's other reads of that checkpoint still complete and call
+    back into orbax's event loop, which `asyncio.run` has already closed; each callback then prints
+    a `RuntimeError: Event loop is closed` traceback as an unraisable exception — noise under the
+    one-line error the user should see. Only that exception is dropped; every other unraisable one
+    reaches the hook that was installed before."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_drops_closed_loop", False):
+        return
+
+    def hook(unraisable):
+        value = unraisable.exc_value
+        if not (isinstance(value, RuntimeError) and str(value) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook._drops_closed_loop = True
+    sys.unraisablehook = hook
