@@ -192,7 +192,20 @@ def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> lis
     # form (load them there with use_safetensors=True, or ours), which halves its size.
     shutil.copytree(root / "adapters", dest / "adapters", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("*.bin"))
+    relocate_adapters(dest)
     return write_outputs(cfg, dest, dest / "adapters", final=True)
+
+
+def relocate_adapters(dest: Path) -> None:
+    """Points the records in `dest` at the adapters copied there (not the job's) and re-measures
+    their size, so the report shows the directories and bytes that are committed."""
+    for path in (dest / "records").glob("*.json"):
+        rec = json.loads(path.read_text())
+        if "adapter" in rec:
+            copy = dest / "adapters" / Path(rec["adapter"]["dir"]).name
+            rec["adapter"]["dir"] = str(copy)
+            rec["adapter"]["bytes"] = tracking.directory_bytes(copy)
+            tracking.write_json(path, rec)
 
 
 def load_records(root: Path) -> dict:
