@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 import jax
+import numpy as np
 
 
 def compile_timed(jitted, *args, **kwargs):
@@ -26,12 +27,27 @@ def compile_timed(jitted, *args, **kwargs):
     return compiled, time.perf_counter() - start
 
 
+AA = " (A/A)"  # suffix of a variant's A/A twin: the same call timed again in every round
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    """Adaptive rounds: after the first `repeats`, keep adding rounds while any ratio of `pairs`
+    (numerator, denominator) has a 95% interval wider than ± `halfwidth` of its value, up to
+    `max_repeats` rounds or `budget_s` seconds of timing, whichever comes first."""
+
+    pairs: tuple = ()
+    halfwidth: float = 0.01
+    max_repeats: int = 24
+    budget_s: float = 120.0
+
+
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
-                seed: int = 0) -> dict[str, list[float]]:
-    """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each;
-    each call's result is blocked on. Returns the per-variant samples in seconds, sample r of every
-    variant coming from round r (so `paired_ratio` can compare within rounds).
+                seed: int = 0, resolve: Resolution | None = None) -> dict[str, list[float]]:
+    """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
+    (more while `resolve` asks for them); each call's result is blocked on. Returns the per-variant
+    samples in seconds, sample r of every variant coming from round r (so ratios compare within rounds).
 
     Each round visits the variants in a fresh seeded order, so no variant always follows the same
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
@@ -41,23 +57,85 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
             jax.block_until_ready(fn())
     samples = {name: [] for name in variants}
     rng = random.Random(seed)
-    for r in range(repeats):
+    start = time.perf_counter()
+    while len(samples[next(iter(variants))]) < repeats or _unresolved(samples, resolve, start):
         order = list(variants)
         rng.shuffle(order)
         for name in order:
             time.sleep(pause_s)
-            start = time.perf_counter()
+            t0 = time.perf_counter()
             jax.block_until_ready(variants[name]())
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(time.perf_counter() - t0)
         if progress:
-            progress(f"round {r + 1}/{repeats} done")
+            progress(f"round {len(samples[order[0]])} done")
     return samples
+
+
+def _unresolved(samples: dict, resolve: Resolution | None, start: float) -> bool:
+    if resolve is None or time.perf_counter() - start > resolve.budget_s:
+        return False
+    if len(next(iter(samples.values()))) >= resolve.max_repeats:
+        return False
+    for num, den in resolve.pairs:
+        if num in samples and den in samples:
+            value = paired_ratio(samples[num], samples[den])
+            lo, hi = ratio_interval(samples[num], samples[den])
+            if (hi - lo) / 2 > resolve.halfwidth * value:
+                return True
+    return False
 
 
 def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
     """Median over rounds of numerator[r] / denominator[r]: both samples of a round were taken
     seconds apart, so slow drift of the machine cancels in each ratio before the median."""
     return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def ratio_interval(numerator: list[float], denominator: list[float], level: float = 0.95,
+                   resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of `paired_ratio`: rounds are resampled with replacement
+    (a round is the unit that is independent: both of its samples share the machine's state)."""
+    r = np.asarray(numerator, float) / np.asarray(denominator, float)
+    return _bootstrap_median(r, level, resamples, seed)
+
+
+def median_interval(samples: list[float], level: float = 0.95, resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of one variant's median time."""
+    return _bootstrap_median(np.asarray(samples, float), level, resamples, seed)
+
+
+def _bootstrap_median(x: np.ndarray, level: float, resamples: int, seed: int) -> tuple[float, float]:
+    if len(x) < 2:
+        return float(x[0]), float(x[0])
+    idx = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))
+    lo, hi = np.quantile(np.median(x[idx], axis=1), [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def ratio(results: dict, numerator: str, denominator: str) -> dict | None:
+    """{"value": paired ratio, "ci": [lo, hi]} of two variants of one `measure` (None if either is absent)."""
+    if numerator not in results or denominator not in results:
+        return None
+    num, den = results[numerator]["samples_s"], results[denominator]["samples_s"]
+    return {"value": paired_ratio(num, den), "ci": list(ratio_interval(num, den))}
+
+
+def verdict(ci, target: float, sense: str) -> str | None:
+    """`met`, `missed` or `inconclusive` by a 95% interval, never by the point estimate:
+    sense "≥"/"≤" — the whole interval on the target's good/bad side; "≈" — the interval inside
+    [target − tol, target + tol] (target given as (centre, tol)) is met, wholly outside is missed."""
+    if ci is None:
+        return None
+    lo, hi = ci
+    if sense == "≈":
+        centre, tol = target
+        if centre - tol <= lo and hi <= centre + tol:
+            return "met"
+        return "missed" if hi < centre - tol or lo > centre + tol else "inconclusive"
+    if sense == "≥":
+        return "met" if lo >= target else "missed" if hi < target else "inconclusive"
+    return "met" if hi <= target + 1e-12 else "missed" if lo > target else "inconclusive"
 
 
 def summary(samples: list[float]) -> dict:
@@ -74,9 +152,16 @@ class Variant:
 
 
 def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
-            progress: Callable[[str], None] | None = None) -> dict[str, dict]:
-    """Times `variants` interleaved; {name: meta + median/min/samples}."""
-    samples = interleaved({k: v.call for k, v in variants.items()}, repeats, warmup, progress)
+            progress: Callable[[str], None] | None = None, *, twin: str | None = None,
+            resolve: Resolution | None = None) -> dict[str, dict]:
+    """Times `variants` interleaved; {name: meta + median/min/samples}. `twin`: a variant also
+    timed a second time in every round under `twin + AA` — the A/A control, whose ratio to
+    `twin` is the method's own error (1.00 if measurement added nothing)."""
+    calls = {k: v.call for k, v in variants.items()}
+    if twin is not None:
+        calls[twin + AA] = variants[twin].call
+        variants = dict(variants, **{twin + AA: variants[twin]})
+    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve)
     return {k: dict(variants[k].meta, **summary(s)) for k, s in samples.items()}
 
 
@@ -116,3 +201,24 @@ def write_json(path: str | None, result: dict) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(result, f, indent=2, default=str)
+
+
+def reset_peak_rss() -> bool:
+    """Resets the process's peak resident set (Linux: writing 5 to /proc/self/clear_refs), so the
+    next `peak_rss_bytes` is the peak since now; False where the kernel offers no reset."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident set size (VmHWM) of this process since start or the last reset; None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next((l for l in f if l.startswith("VmHWM:")), None)
+    except OSError:
+        return None
+    return None if line is None else int(line.split()[1]) * 1024

@@ -4,19 +4,23 @@ the target the project set for it (issue 6), so a reader (or a CI gate) need not
 
 from __future__ import annotations
 
-from flax_adapters.benchmark import paired_ratio
+from flax_adapters.benchmark import median_interval, ratio, verdict
 
-# key: (section, how to read it from that section's result, target, "≥" or "≤", what it means)
+# key: (section, target, "≥" / "≤" / "≈" (target = (centre, tolerance)), what it means). A headline's
+# verdict is decided by its 95% bootstrap interval over rounds (benchmark.verdict), not its point value.
 TARGETS = {
     "adapter_vs_full_train_speedup": ("methods", 1.5, "≥", "Pfeiffer rf16 training step vs full fine-tuning step"),
     "adapter_infer_overhead": ("methods", 0.01, "≤", "Pfeiffer inference time ÷ bare encoder − 1"),
-    "lora_merged_infer_overhead": ("methods", 0.0, "≤", "merged LoRA inference time ÷ bare − 1 (same program)"),
+    "lora_merged_infer_overhead": ("methods", (0.0, 0.01), "≈", "merged LoRA inference time ÷ bare − 1 (same program)"),
     "adapterdrop5_train_speedup": ("adapterdrop", 1.3, "≥", "Pfeiffer training step, n = 5 vs n = 0"),
     "parallel8_drop5_infer_speedup": ("parallel", 1.45, "≥", "parallel inference of 8 tasks, n = 5 vs n = 0"),
     "mixed8_relative_throughput": ("mixed", 0.9, "≥", "8 tasks mixed in one batch vs one task, throughput"),
     "jax_vs_torch_train_speedup": ("methods", 1.7, "≥", "Pfeiffer training step, PyTorch eager + AdapterHub ÷ JAX"),
     "jax_vs_torch_infer_speedup": ("methods", 1.7, "≥", "Pfeiffer inference, PyTorch eager + AdapterHub ÷ JAX"),
     "train_mfu": ("methods", 0.6, "≥", "full-FT training step: XLA FLOPs/s ÷ measured XLA fp32 GEMM peak"),
+    # The A/A controls (issue 21): the reference step timed twice per round; 1.00 if the method adds no error.
+    "aa_train": ("methods", (1.0, 0.01), "≈", "A/A control: full-FT step, second timing ÷ first, same rounds"),
+    "aa_infer": ("methods", (1.0, 0.01), "≈", "A/A control: bare inference, second timing ÷ first, same rounds"),
 }
 
 
@@ -28,48 +32,81 @@ def _get(d: dict, *keys):
     return d
 
 
-def _div(a, b):
-    return None if a is None or b is None else a / b
+def _field(d: dict, *path: str) -> tuple:
+    """(value, 95% interval) of a ratio a section stored as `key` and `key_ci` at `path`."""
+    *where, key = path
+    return _get(d, *where, key), _get(d, *where, key + "_ci")
 
 
-def _paired(res: dict, numerator: str, denominator: str):
-    """Median per-round ratio of two variants timed in the same rounds (None if either is missing)."""
-    if not res or numerator not in res or denominator not in res:
-        return None
-    return paired_ratio(res[numerator]["samples_s"], res[denominator]["samples_s"])
+def _paired(res: dict | None, numerator: str, denominator: str) -> tuple:
+    q = ratio(res or {}, numerator, denominator)
+    return (None, None) if q is None else (q["value"], q["ci"])
+
+
+def _mfu(sections: dict) -> tuple:
+    """Full-FT step: XLA's FLOP count / median time / the measured GEMM peak; the interval is the
+    median time's bootstrap interval (the peak is taken as exact)."""
+    full, peak = _get(sections, "methods", "train", "jax/full"), _get(sections, "peak", "jax", "gflops")
+    if not full or not full.get("flops") or not peak:
+        return None, None
+    lo, hi = median_interval(full["samples_s"])
+    rate = lambda t: full["flops"] / t / 1e9 / peak  # noqa: E731
+    return rate(full["median_s"]), [rate(hi), rate(lo)]
+
+
+def intervals(sections: dict) -> dict:
+    """{key: (value, [lo, hi])} for every headline (None, None where a section did not run)."""
+    m = sections.get("methods", {})
+    aa = lambda *keys: (_get(sections, *keys, "value"), _get(sections, *keys, "ci"))  # noqa: E731
+    return {
+        "adapter_vs_full_train_speedup": _field(m, "train", "jax/seq_bn", "speedup_vs_full"),
+        "adapter_infer_overhead": _field(m, "infer", "jax/seq_bn", "overhead_vs_bare"),
+        "lora_merged_infer_overhead": _field(m, "infer", "jax/lora_merged", "overhead_vs_bare"),
+        "adapterdrop5_train_speedup": _field(sections, "adapterdrop", "train", "jax/5", "speedup_vs_n0"),
+        "parallel8_drop5_infer_speedup": _field(sections, "parallel", "tasks", "8", "jax/5", "speedup_vs_n0"),
+        "mixed8_relative_throughput": _field(sections, "mixed", "relative_throughput"),
+        "jax_vs_torch_train_speedup": _paired(m.get("train"), "torch/seq_bn", "jax/seq_bn"),
+        "jax_vs_torch_infer_speedup": _paired(m.get("infer"), "torch/seq_bn", "jax/seq_bn"),
+        "train_mfu": _mfu(sections),
+        "aa_train": aa("methods", "aa", "train"),
+        "aa_infer": aa("methods", "aa", "infer"),
+    }
 
 
 def values(sections: dict) -> dict:
     """The headline numbers from the sections' results (None where a section did not run)."""
-    m, peak = sections.get("methods", {}), _get(sections, "peak", "jax", "gflops")
-    full_flops, full_s = _get(m, "train", "jax/full", "flops"), _get(m, "train", "jax/full", "median_s")
-    achieved = _div(full_flops, full_s)
-    return {
-        "adapter_vs_full_train_speedup": _get(m, "train", "jax/seq_bn", "speedup_vs_full"),
-        "adapter_infer_overhead": _get(m, "infer", "jax/seq_bn", "overhead_vs_bare"),
-        "lora_merged_infer_overhead": _get(m, "infer", "jax/lora_merged", "overhead_vs_bare"),
-        "adapterdrop5_train_speedup": _get(sections, "adapterdrop", "train", "jax/5", "speedup_vs_n0"),
-        "parallel8_drop5_infer_speedup": _get(sections, "parallel", "tasks", "8", "jax/5", "speedup_vs_n0"),
-        "mixed8_relative_throughput": _get(sections, "mixed", "relative_throughput"),
-        "jax_vs_torch_train_speedup": _paired(m.get("train"), "torch/seq_bn", "jax/seq_bn"),
-        "jax_vs_torch_infer_speedup": _paired(m.get("infer"), "torch/seq_bn", "jax/seq_bn"),
-        "train_mfu": _div(achieved / 1e9 if achieved else None, peak),
-    }
+    return {k: v for k, (v, _) in intervals(sections).items()}
 
 
 def met(key: str, value) -> bool | None:
+    """The point estimate against the target (kept for a quick look; the verdict is `judge`'s)."""
     if value is None:
         return None
     _, target, sense, _ = TARGETS[key]
+    if sense == "≈":
+        return abs(value - target[0]) <= target[1]
     return value >= target if sense == "≥" else value <= target + 1e-12
 
 
+def judge(key: str, ci) -> str | None:
+    """`met` / `missed` / `inconclusive` by the 95% interval (benchmark.verdict)."""
+    _, target, sense, _ = TARGETS[key]
+    return verdict(ci, target, sense)
+
+
+def _target_text(key: str) -> str:
+    _, target, sense, what = TARGETS[key]
+    return f"{target[0]:g} ± {target[1]:g}: {what}" if sense == "≈" else f"{sense} {target:g}: {what}"
+
+
 def build(sections: dict, device: str) -> dict:
-    """{key: number, ..., 'workloads': {key: description}, 'targets': {...}, 'met': {...}}."""
-    nums = values(sections)
-    out = dict(nums)
+    """{key: number, ..., 'intervals', 'verdicts', 'workloads', 'targets', 'met'}."""
+    both = intervals(sections)
+    out = {k: v for k, (v, _) in both.items()}
+    out["intervals"] = {k: ci for k, (_, ci) in both.items()}
+    out["verdicts"] = {k: judge(k, ci) for k, (_, ci) in both.items()}
     out["workloads"] = {k: (_get(sections, TARGETS[k][0], "workload", "description") or "not run") + f", {device}"
-                        for k in nums}
-    out["targets"] = {k: f"{TARGETS[k][2]} {TARGETS[k][1]:g}: {TARGETS[k][3]}" for k in nums}
-    out["met"] = {k: met(k, v) for k, v in nums.items()}
+                        for k in both}
+    out["targets"] = {k: _target_text(k) for k in both}
+    out["met"] = {k: met(k, v) for k, (v, _) in both.items()}
     return out

@@ -8,7 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from flax_adapters.reproduce import jax_side
+from flax_adapters.reproduce import jax_side, torch_side
 from flax_adapters.reproduce.config import ReproConfig
 from flax_adapters.reproduce.workload import Workload
 from flax_adapters.training.config import nearest_first
@@ -20,19 +20,26 @@ def _dir_bytes(path: Path) -> int:
 
 
 def storage(cfg: ReproConfig, wl: Workload, log) -> dict:
-    """Bytes one more task costs: a whole fine-tuned model, or one adapter + head in AdapterHub
-    format (saved here and measured on disk)."""
+    """Bytes one more task costs: a whole fine-tuned model, or one adapter + head in AdapterHub's own
+    layout (pytorch_adapter.bin + configs, saved here and measured on disk) — beside what AdapterHub's
+    `save_adapter` writes for the same method and head on a model of the same shape, when installed."""
     model = jax_side.build_model(wl, {m: m for m in cfg.methods}, cfg.seed)
     base = num_params(model.params)
     head = model.heads["bare"].num_parameters
-    rows = {"full": {"params": base + head, "bytes": 4 * (base + head), "on_disk": None}}
+    rows = {"full": {"params": base + head, "bytes": 4 * (base + head), "on_disk": None, "adapterhub_on_disk": None}}
+    hub = None if (not cfg.torch or torch_side.unavailable()) else torch_side.adapterhub_sizes(wl, cfg.methods)
     with tempfile.TemporaryDirectory() as tmp:
         for m in cfg.methods:
-            model.save_adapter(Path(tmp) / m, m)
+            # The .bin form alone: what AdapterHub's default load_adapter reads and its save_adapter
+            # writes (our default save adds a safetensors twin, which would double the column).
+            model.save_adapter(Path(tmp) / m, m, torch_format=True if hub is not None else False)
             n = model.adapters[m].num_parameters + model.heads[m].num_parameters
-            rows[m] = {"params": n, "bytes": 4 * n, "on_disk": _dir_bytes(Path(tmp) / m)}
+            rows[m] = {"params": n, "bytes": 4 * n, "on_disk": _dir_bytes(Path(tmp) / m),
+                       "adapterhub_on_disk": (hub or {}).get(m)}
     for r in rows.values():
         r["fraction_of_full"] = r["bytes"] / rows["full"]["bytes"]
+        if r["on_disk"] and r["adapterhub_on_disk"]:
+            r["ours_over_adapterhub"] = r["on_disk"] / r["adapterhub_on_disk"]
     log(f"storage: {len(rows)} rows")
     return {"workload": wl.as_dict(), "base_params": base, "rows": rows}
 

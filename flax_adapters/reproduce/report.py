@@ -28,6 +28,45 @@ def _pct(x):
     return _f(x, "{:+.1%}")
 
 
+def with_interval(r: dict, key: str) -> str:
+    return _ci(r, key)
+
+
+def _ci(r: dict, key: str, pct: bool = False) -> str:
+    """A ratio with its 95% interval, compactly: `1.52 [1.49, 1.55]` (or `+4.8% [+3.9, +5.6]`)."""
+    value, ci = r.get(key), r.get(key + "_ci")
+    if value is None:
+        return "—"
+    if not ci:
+        return _pct(value) if pct else _f(value)
+    if pct:
+        return f"{value:+.1%} [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
+    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def aa_table(sections: dict) -> str:
+    """Every A/A control of the run: the reference timed twice per round; reads 1.00 when timing
+    adds no error, and its interval is the resolution of that group's other ratios."""
+    rows = []
+    for name, res in sections.items():
+        controls = res.get("aa") if isinstance(res, dict) else None
+        if not controls:
+            continue
+        for group, q in (controls.items() if "value" not in controls else [("", controls)]):
+            if q:
+                lo, hi = q["ci"]
+                rows.append([name, group, f"{q['value']:.3f}", f"[{lo:.3f}, {hi:.3f}]", len(q["samples_s"])])
+    if not rows:
+        return ""
+    return _table(["section", "group", "A/A ratio", "95% interval", "rounds"], rows)
+
+
+def memory_by_section(sections: dict) -> str:
+    rows = [[name, f"{res['peak_rss_bytes'] / 2**30:.2f}"] for name, res in sections.items()
+            if isinstance(res, dict) and res.get("peak_rss_bytes")]
+    return _table(["section", "peak resident memory GiB (VmHWM during the section)"], rows) if rows else ""
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -41,15 +80,15 @@ def methods_table(m: dict) -> str:
         t = train.get(f"jax/{method}", {})
         i = infer.get(f"jax/{'bare' if method == 'full' else method}", {})
         rows.append([method, f"{params[method]:,}" if method in params else "all",
-                     _f(t.get("speedup_vs_full")), _f(train.get(f"torch/{method}", {}).get("speedup_vs_full")),
+                     _ci(t, "speedup_vs_full"), _f(train.get(f"torch/{method}", {}).get("speedup_vs_full")),
                      _f(t.get("flops_ratio_full_over_this", 1.0 if method == "full" else None)),
-                     PAPER_TRAIN.get(method, "—"), _pct(i.get("overhead_vs_bare")),
+                     PAPER_TRAIN.get(method, "—"), _ci(i, "overhead_vs_bare", pct=True),
                      _pct(infer.get(f"torch/{'bare' if method == 'full' else method}", {}).get("overhead_vs_bare")),
                      PAPER_INFER.get(method, "—")])
         merged = infer.get(f"jax/{method}_merged")
         if merged:
             same = merged.get("program") and merged.get("program") == infer.get("jax/bare", {}).get("program")
-            rows.append([f"{method} (merged)", "", "", "", "", "", _pct(merged["overhead_vs_bare"])
+            rows.append([f"{method} (merged)", "", "", "", "", "", _ci(merged, "overhead_vs_bare", pct=True)
                          + (" (the bare executable: any difference is timing noise)" if same else ""),
                          _pct(infer.get(f"torch/{method}_merged", {}).get("overhead_vs_bare")), "0 by construction"])
     return _table(["method", "trainable", "train speed-up vs full (JAX)", "(PyTorch)", "bound: XLA FLOPs full/this",
@@ -60,7 +99,7 @@ def adapterdrop_table(a: dict) -> str:
     res, rows = a["train"], []
     for name in sorted((k for k in res if k.startswith("jax/")), key=lambda k: res[k]["n"]):
         n = res[name]["n"]
-        rows.append([n, f"{res[name]['median_s']:.3f}", _f(res[name]["speedup_vs_n0"]),
+        rows.append([n, f"{res[name]['median_s']:.3f}", _ci(res[name], "speedup_vs_n0"),
                      _f(res.get(f"torch/{n}", {}).get("speedup_vs_n0")), _f(res[name]["cost_model"]),
                      "1.26 (robust, 26%)" if n == 5 else "—"])
     text = _table(["n dropped", "JAX step s", "speed-up vs n=0 (JAX)", "(PyTorch)", "cost model 2L/(2L−n)", "paper"], rows)
@@ -154,8 +193,9 @@ def memory_table(m: dict) -> str:
 
 
 def storage_table(s: dict) -> str:
-    rows = [[name, f"{r['params']:,}", f"{r['bytes'] / 2**20:,.2f}",
-             "—" if r["on_disk"] is None else f"{r['on_disk'] / 2**20:,.2f}", f"{r['fraction_of_full']:.2%}"]
+    mib = lambda b: "—" if not b else f"{b / 2**20:,.2f}"  # noqa: E731
+    rows = [[name, f"{r['params']:,}", f"{r['bytes'] / 2**20:,.2f}", mib(r["on_disk"]), mib(r.get("adapterhub_on_disk")),
+             _f(r.get("ours_over_adapterhub"), "{:.3f}"), f"{r['fraction_of_full']:.2%}"]
             for name, r in s["rows"].items()]
     full = s["rows"]["full"]["bytes"]
     ad = s["rows"].get("seq_bn", {}).get("bytes")
@@ -163,10 +203,11 @@ def storage_table(s: dict) -> str:
     if ad:
         note = (f"\n100 tasks: {100 * full / 2**30:.1f} GiB as fine-tuned models vs "
                 f"{(4 * s['base_params'] + 100 * ad) / 2**30:.2f} GiB as one base + 100 Pfeiffer adapters.\n")
-    if "prefix_tuning" in s["rows"]:
-        note += ("\nPrefix tuning's AdapterHub directory repeats the shared prefix MLP under every layer's "
-                 "attention, as AdapterHub's own state dict names it; its parameters count it once.\n")
-    return _table(["per task", "parameters", "MiB (fp32)", "AdapterHub dir on disk MiB", "of a full model"], rows) + note
+    note += ("\nOn disk: our `save_adapter(..., torch_format=True)` directory (pytorch_adapter.bin, head weights, "
+             "configs) beside AdapterHub's own `save_adapter` of the same method and head on a model of this shape; "
+             "prefix tuning's shared pool is written once in both.\n")
+    return _table(["per task", "parameters", "MiB (fp32)", "ours on disk MiB", "AdapterHub's on disk MiB",
+                   "ours ÷ AdapterHub", "of a full model"], rows) + note
 
 
 def convergence_table(c: dict) -> str:
@@ -205,6 +246,13 @@ def claims_table(c: dict) -> str:
 
 
 def headline_table(h: dict) -> str:
-    rows = [[k, _f(h[k], "{:.3f}"), h["targets"][k], {True: "yes", False: "**no**", None: "—"}[h["met"][k]],
+    def interval(k):
+        ci = h.get("intervals", {}).get(k)
+        return "—" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+    verdicts = h.get("verdicts", {})
+    rows = [[k, _f(h[k], "{:.3f}"), interval(k), h["targets"][k],
+             {"met": "met", "missed": "**missed**", "inconclusive": "inconclusive", None: "—"}[verdicts.get(k)],
              h["workloads"][k]] for k in headline.TARGETS]
-    return _table(["headline", "value", "target", "met", "measured on"], rows)
+    return (_table(["headline", "value", "95% interval", "target", "verdict", "measured on"], rows)
+            + "\nA verdict is read from the interval (bootstrap over rounds): met or missed only when the whole "
+              "interval is on one side of the target, else inconclusive.\n")

@@ -100,7 +100,9 @@ def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] 
             progress.finish(name)
             continue
         progress.begin(name)
+        benchmark.reset_peak_rss()
         results["sections"][name] = _run_section(cfg, name, progress.say)
+        results["sections"][name]["peak_rss_bytes"] = benchmark.peak_rss_bytes()
         benchmark.write_json(str(path), results)
         progress.finish(name)
     results["elapsed_s"] = time.perf_counter() - progress.start
@@ -146,7 +148,7 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
     if "mixed" in s:
         m = s["mixed"]
         out += ["## 5. Mixed-task batches\n", f"Workload: {m['workload']['description']}.\n\n",
-                f"8 tasks mixed in one batch: **{m['relative_throughput']:.2f}×** the throughput of the same batch "
+                f"8 tasks mixed in one batch: **{fmt.with_interval(m, 'relative_throughput')}×** the throughput of the same batch "
                 f"through one task (mixed {m['timings']['mixed8']['median_s']:.3f} s, single "
                 f"{m['timings']['single']['median_s']:.3f} s). No adapter library offers this for bottleneck "
                 "adapters; the target is ≥ 0.9×.\n"]
@@ -159,6 +161,8 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
                 "\n## 8b. The papers' accuracy and convergence claims (the claims job)\n",
                 fmt.claims_table(s["convergence"])]
     section("9. Storage per task", "storage", fmt.storage_table)
+    out += ["## 9b. Timing controls (A/A)\n", fmt.aa_table(s) or "No timed section ran.\n",
+            "\n## 9c. Peak resident memory per section\n", fmt.memory_by_section(s) or "Not recorded.\n"]
     if "methods" in s:
         out += ["## 10. Achieved FLOP/s of the training step\n", fmt.mfu_table(s["methods"], s.get("peak", {})),
                 "\n## 11. Peak memory per method\n", fmt.memory_table(s["methods"])]

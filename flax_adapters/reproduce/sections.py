@@ -40,9 +40,31 @@ def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Cal
 def _ratio(results: dict, numerator: str | None, denominator: str | None) -> float | None:
     """time(numerator) / time(denominator) as the median of per-round ratios (both variants were
     timed in the same rounds); None when either is missing."""
-    if numerator not in results or denominator not in results:
-        return None
-    return benchmark.paired_ratio(results[numerator]["samples_s"], results[denominator]["samples_s"])
+    q = benchmark.ratio(results, numerator, denominator)
+    return None if q is None else q["value"]
+
+
+def _put(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
+    """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% bootstrap interval over rounds."""
+    q = benchmark.ratio(results, numerator, denominator)
+    r[key] = None if q is None else q["value"] - minus
+    r[key + "_ci"] = None if q is None else [c - minus for c in q["ci"]]
+
+
+def _aa(results: dict, reference: str) -> dict | None:
+    """The A/A control — the reference's second timing in each round over its first — taken out of
+    `results` (the tables list programs, not the control) with its samples kept."""
+    q = benchmark.ratio(results, reference + benchmark.AA, reference)
+    twin = results.pop(reference + benchmark.AA, None)
+    return None if q is None else dict(q, samples_s=twin["samples_s"])
+
+
+def _resolve(cfg: ReproConfig, pairs, kind: str) -> benchmark.Resolution:
+    """Rounds beyond cfg.repeats/infer_repeats until the listed ratios resolve ± cfg.resolve_halfwidth,
+    within this group's share of the time budget (inference: short calls, many rounds)."""
+    budget = cfg.infer_budget_s if kind == "infer" else cfg.train_budget_s
+    rounds = cfg.max_infer_repeats if kind == "infer" else cfg.max_repeats
+    return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, budget)
 
 
 def peak(cfg: ReproConfig, log: Log) -> dict:
@@ -74,7 +96,8 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             _torch(cfg, train, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
-    train = benchmark.measure(train, cfg.repeats, cfg.warmup)
+    pairs = [("jax/full" + benchmark.AA, "jax/full"), ("jax/full", "jax/seq_bn"), ("torch/seq_bn", "jax/seq_bn")]
+    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full", resolve=_resolve(cfg, pairs, "train"))
 
     infer["jax/bare"] = jax_side.infer(model, None, batch)
     _torch(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host))
@@ -94,19 +117,23 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             _torch(cfg, infer, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
-    infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup)
+    pairs = [(k, "jax/bare") for k in infer if k.startswith("jax/") and k != "jax/bare"]
+    pairs += [("jax/bare" + benchmark.AA, "jax/bare"), ("torch/seq_bn", "jax/seq_bn")]
+    infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="jax/bare",
+                              resolve=_resolve(cfg, pairs, "infer"))
 
+    aa = {"train": _aa(train, "jax/full"), "infer": _aa(infer, "jax/bare")}
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
     ref = lambda res, fw, what: f"{fw}/{what}" if f"{fw}/{what}" in res else f"torch/{what}"  # noqa: E731
     for name, r in train.items():
         framework, method = name.split("/")
-        r["speedup_vs_full"] = _ratio(train, ref(train, framework, "full"), name)
+        _put(r, "speedup_vs_full", train, ref(train, framework, "full"), name)
         if framework == "jax" and method != "full":
             r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
     for name, r in infer.items():
-        overhead = _ratio(infer, name, ref(infer, name.split("/")[0], "bare"))
-        r["overhead_vs_bare"] = None if overhead is None else overhead - 1
+        _put(r, "overhead_vs_bare", infer, name, ref(infer, name.split("/")[0], "bare"), minus=1.0)
     return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
+            "aa": aa,
             "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
 
 
@@ -122,15 +149,18 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     for n in sorted(set(cfg.torch_drops) | {0}):
         _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n))
     log(f"adapterdrop: {len(variants)} variants built; timing")
-    res = benchmark.measure(variants, cfg.repeats, cfg.warmup)
+    deepest = f"jax/{max(drops)}"
+    pairs = [("jax/0" + benchmark.AA, "jax/0"), ("jax/0", "jax/5" if "jax/5" in variants else deepest)]
+    res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0", resolve=_resolve(cfg, pairs, "train"))
+    aa = _aa(res, "jax/0")
     L = wl.num_layers
     for name, r in res.items():
         framework, n = name.split("/")
         r["n"] = int(n)
-        r["speedup_vs_n0"] = _ratio(res, f"{framework}/0", name)
+        _put(r, "speedup_vs_n0", res, f"{framework}/0", name)
         r["cost_model"] = 2 * L / (2 * L - int(n))
     robust = list(range(min(11, L)))  # the reference implementation's U{0…10}
-    out = {"workload": wl.as_dict(), "train": res, "errors": errors, "robust_over": robust}
+    out = {"workload": wl.as_dict(), "train": res, "errors": errors, "robust_over": robust, "aa": aa}
     if all(f"jax/{n}" in res for n in robust):
         # Per round: n = 0's step over the mean step of the drawn n's (the expected robust step).
         rounds = zip(res["jax/0"]["samples_s"], *(res[f"jax/{n}"]["samples_s"] for n in robust))
@@ -145,18 +175,21 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     batch = jax_side.device_batch(host)
     names = [f"t{i}" for i in range(max(cfg.parallel_tasks))]
     model = jax_side.build_model(wl, {n: "seq_bn" for n in names}, cfg.seed)
-    L, out, errors = wl.num_layers, {}, {}
+    L, out, errors, aa = wl.num_layers, {}, {}, {}
     torch_drops = [n for n in (0, 5) if n < L]
     for N in cfg.parallel_tasks:
         variants = {f"jax/{n}": jax_side.parallel(model, names[:N], batch, n) for n in sorted(set(cfg.parallel_drops) | {0})}
         if N in cfg.torch_parallel:
             for n in torch_drops:
                 _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
-        res = benchmark.measure(variants, cfg.repeats, cfg.warmup)  # long calls: fewer rounds suffice
+        pairs = [("jax/0" + benchmark.AA, "jax/0")] + [("jax/0", f"jax/{n}") for n in cfg.parallel_drops if n]
+        res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0",
+                                resolve=_resolve(cfg, pairs, "infer") if N == max(cfg.parallel_tasks) else None)
+        aa[str(N)] = _aa(res, "jax/0")
         for name, r in res.items():
             framework, n = name.split("/")
             r["n"] = int(n)
-            r["speedup_vs_n0"] = _ratio(res, f"{framework}/0", name)
+            _put(r, "speedup_vs_n0", res, f"{framework}/0", name)
             r["cost_model_vs_n0"] = N * L / (int(n) + N * (L - int(n)))
             if r.get("flops") and res[f"{framework}/0"].get("flops"):  # XLA programs (torch has no count)
                 # Finer than the layer-count model: vmap fans out at layer n's first hook, not its input.
@@ -164,7 +197,7 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         out[str(N)] = res
         log(f"parallel N={N}: n=0→{max(cfg.parallel_drops)} timed")
     shape = dict(wl.as_dict(), batch=cfg.parallel_batch, description=wl.describe(cfg.parallel_batch))
-    return {"workload": shape, "tasks": out, "errors": errors}
+    return {"workload": shape, "tasks": out, "errors": errors, "aa": aa}
 
 
 def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
@@ -176,9 +209,12 @@ def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     variants = {"mixed8": jax_side.mixed(model, names, batch, np.arange(wl.batch) % 8),
                 "single": jax_side.infer(model, "t0", batch)}
     log("mixed: timing")
-    res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup)
-    return {"workload": wl.as_dict(), "timings": res,
-            "relative_throughput": _ratio(res, "single", "mixed8")}
+    pairs = [("single" + benchmark.AA, "single"), ("single", "mixed8")]
+    res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup, twin="single",
+                            resolve=_resolve(cfg, pairs, "infer"))
+    out = {"workload": wl.as_dict(), "aa": _aa(res, "single")}
+    _put(out, "relative_throughput", res, "single", "mixed8")
+    return dict(out, timings=res)
 
 
 def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
@@ -201,11 +237,12 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         train[label] = jax_side.fusion_train(model, name, "a0", batch)
         infer[label] = jax_side.infer(model, name, batch, head="a0")
     log(f"fusion: {len(train) + len(infer)} variants built; timing")
-    out = {"workload": wl.as_dict(), "train": benchmark.measure(train, cfg.repeats, cfg.warmup),
-           "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup),
+    out = {"workload": wl.as_dict(), "train": benchmark.measure(train, cfg.repeats, cfg.warmup, twin="full"),
+           "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="bare"),
            "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
+    out["aa"] = {"train": _aa(out["train"], "full"), "infer": _aa(out["infer"], "bare")}
     for kind, ref in (("train", "full"), ("infer", "bare")):
         for name, r in out[kind].items():
-            r["time_vs_adapter"] = _ratio(out[kind], name, "adapter")
-            r[f"time_vs_{ref}"] = _ratio(out[kind], name, ref)
+            _put(r, "time_vs_adapter", out[kind], name, "adapter")
+            _put(r, f"time_vs_{ref}", out[kind], name, ref)
     return out

@@ -10,6 +10,7 @@ for inference. Runs on CUDA when torch sees a GPU, else on the CPU with torch's 
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -194,6 +195,25 @@ def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:
         model.add_classification_head(name, num_labels=2)
     model.active_adapters = Parallel(*names)
     return infer_variant(model, host)
+
+
+def adapterhub_sizes(wl: Workload, methods) -> dict:
+    """{method: bytes on disk} of AdapterHub's own `save_adapter` (adapter + its classification
+    head) on a random model of the workload's shape: the reference for the storage table."""
+    import tempfile
+
+    sizes = {}
+    model = _flex(wl)
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in methods:
+            model.add_adapter(m, config=m)
+            model.add_classification_head(m, num_labels=2)
+            model.save_adapter(os.path.join(tmp, m), m)
+            sizes[m] = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(os.path.join(tmp, m))
+                           for f in files)
+            model.delete_adapter(m)
+            model.delete_head(m)
+    return sizes
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> dict:

@@ -1,0 +1,102 @@
+"""The measurement rules of issue 21 on synthetic samples: the bootstrap interval of a paired ratio,
+the met / missed / inconclusive verdict read from it, adaptive rounds that stop once a ratio
+resolves, and the A/A twin that times the reference twice per round."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from flax_adapters import benchmark
+from flax_adapters.reproduce import headline
+
+
+def noisy(value: float, spread: float, n: int, seed: int) -> list[float]:
+    return list(value * (1 + spread * np.random.default_rng(seed).standard_normal(n)))
+
+
+def test_interval_brackets_the_true_ratio_and_narrows_with_rounds():
+    den = noisy(1.0, 0.01, 200, 0)
+    num = [d * r for d, r in zip(den, noisy(1.2, 0.02, 200, 1))]
+    lo, hi = benchmark.ratio_interval(num, den)
+    assert lo < 1.2 < hi and lo < benchmark.paired_ratio(num, den) < hi
+    lo8, hi8 = benchmark.ratio_interval(num[:8], den[:8])
+    assert hi8 - lo8 > hi - lo  # fewer rounds, wider interval
+
+
+def test_interval_of_identical_samples_is_a_point_and_a_single_round_is_its_value():
+    assert benchmark.ratio_interval([2.0] * 5, [1.0] * 5) == (2.0, 2.0)
+    assert benchmark.ratio_interval([3.0], [1.5]) == (2.0, 2.0)
+
+
+@pytest.mark.parametrize("ci, target, sense, expected", [
+    ((1.55, 1.70), 1.5, "≥", "met"),
+    ((1.20, 1.45), 1.5, "≥", "missed"),
+    ((1.45, 1.55), 1.5, "≥", "inconclusive"),       # the point estimate alone could read either way
+    ((0.00, 0.008), 0.01, "≤", "met"),
+    ((0.02, 0.05), 0.01, "≤", "missed"),
+    ((0.005, 0.02), 0.01, "≤", "inconclusive"),
+    ((0.995, 1.004), (1.0, 0.01), "≈", "met"),
+    ((1.03, 1.08), (1.0, 0.01), "≈", "missed"),
+    ((0.95, 0.98), (1.0, 0.01), "≈", "missed"),
+    ((0.98, 1.005), (1.0, 0.01), "≈", "inconclusive"),
+])
+def test_verdict_is_read_from_the_interval(ci, target, sense, expected):
+    assert benchmark.verdict(ci, target, sense) == expected
+    assert benchmark.verdict(None, target, sense) is None
+
+
+def test_headline_verdicts_use_intervals_not_point_values():
+    sections = {"methods": {"train": {"jax/seq_bn": {"speedup_vs_full": 1.52, "speedup_vs_full_ci": [1.40, 1.60]}},
+                            "infer": {"jax/seq_bn": {"overhead_vs_bare": 0.02, "overhead_vs_bare_ci": [0.015, 0.03]}},
+                            "aa": {"infer": {"value": 1.002, "ci": [0.996, 1.007], "samples_s": [1.0] * 20}}}}
+    head = headline.build(sections, "cpu")
+    assert head["met"]["adapter_vs_full_train_speedup"] is True          # the point estimate says met…
+    assert head["verdicts"]["adapter_vs_full_train_speedup"] == "inconclusive"  # …its interval does not
+    assert head["verdicts"]["adapter_infer_overhead"] == "missed"
+    assert head["verdicts"]["aa_infer"] == "met"
+    assert head["verdicts"]["aa_train"] is None and head["intervals"]["aa_train"] is None
+
+
+def clock(times):
+    """A variant whose call advances a fake clock by the next of `times` (no real waiting)."""
+    it = itertools.cycle(times)
+    return lambda: next(it)
+
+
+def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(benchmark.time, "sleep", lambda s: None)
+    rng = np.random.default_rng(0)
+
+    def variant(mean, spread):
+        def call():
+            now[0] += mean * (1 + spread * rng.standard_normal())
+            return 0
+        return call
+
+    quiet = {"a": variant(1.0, 0.001), "b": variant(2.0, 0.001)}
+    resolve = benchmark.Resolution((("b", "a"),), halfwidth=0.01, max_repeats=50, budget_s=1e9)
+    s = benchmark.interleaved(quiet, repeats=3, warmup=0, resolve=resolve, pause_s=0)
+    assert len(s["a"]) == 3  # already resolved after the first rounds: no more
+
+    loud = {"a": variant(1.0, 0.2), "b": variant(2.0, 0.2)}
+    s = benchmark.interleaved(loud, repeats=3, warmup=0, resolve=resolve, pause_s=0)
+    assert len(s["a"]) == 50  # never resolves ±1%: stops at max_repeats
+    s = benchmark.interleaved(loud, repeats=3, warmup=0, pause_s=0,
+                              resolve=benchmark.Resolution((("b", "a"),), 0.01, 50, budget_s=30.0))
+    assert 3 < len(s["a"]) < 50  # the time budget ends it first
+
+
+def test_measure_times_the_twin_in_every_round_under_its_own_name():
+    calls = []
+    variants = {"ref": benchmark.Variant(lambda: calls.append("ref") or 0, {"flops": 1}),
+                "other": benchmark.Variant(lambda: calls.append("other") or 0)}
+    res = benchmark.measure(variants, repeats=4, warmup=0, twin="ref")
+    twin = "ref" + benchmark.AA
+    assert set(res) == {"ref", "other", twin} and len(res[twin]["samples_s"]) == 4
+    assert calls.count("ref") == 8 and calls.count("other") == 4
+    assert res[twin]["flops"] == 1  # same program, same meta
+    q = benchmark.ratio(res, twin, "ref")
+    assert q["ci"][0] <= q["value"] <= q["ci"][1]
