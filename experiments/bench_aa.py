@@ -1,0 +1,84 @@
+"""The A/A experiment (issue 21): what, other than its program, makes one timing of an inference
+step differ from another? Every variant below runs the *same* bare BERT-base forward; each differs
+from the reference in one thing the measurement could be sensitive to:
+
+  twin         the reference's own callable again (order and position in the round only)
+  copied       the same executable over freshly allocated copies of the parameters and inputs
+  recompiled   a second compile of the same function (another executable object)
+  merged_lora  the same program over LoRA-merged weights (how the suite's `lora (merged)` row runs)
+
+Each pause setting (the untimed sleep before every timed call) is one interleaved run of many rounds;
+for every variant the JSON holds its ratio to the reference with the 95% bootstrap interval.
+
+    python experiments/bench_aa.py --rounds=40 --pauses=0,0.02,0.2 --out=results/aa_control_cpu.json
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
+from flax_adapters import benchmark  # noqa: E402
+from flax_adapters.adapters import forward  # noqa: E402
+from flax_adapters.reproduce import jax_side  # noqa: E402
+from flax_adapters.reproduce.workload import Workload  # noqa: E402
+from flax_adapters.training import cli  # noqa: E402
+
+_SHAPE = flags.DEFINE_string("shape", "bert-base", "model shape (reproduce/workload.py SHAPES)")
+_BATCH = flags.DEFINE_integer("batch", 8, "batch size")
+_SEQ = flags.DEFINE_integer("seq_len", 64, "tokens per example")
+_ROUNDS = flags.DEFINE_integer("rounds", 40, "rounds per pause setting")
+_PAUSES = flags.DEFINE_list("pauses", ["0", "0.02", "0.2"], "untimed sleep before each timed call, seconds")
+_OUT = flags.DEFINE_string("out", "results/aa_control_cpu.json", "JSON output")
+
+
+def variants(wl: Workload) -> dict[str, benchmark.Variant]:
+    model = jax_side.build_model(wl, {"lora": "lora"}, seed=0)
+    batch = jax_side.device_batch(wl.host_batch(seed=0))
+    ref = jax_side.infer(model, None, batch)
+    out = {"reference": ref, "twin": ref}
+    head = model.heads["bare"]
+    params, inputs = model.params, jax_side.inputs_of(batch)
+    fresh = jax.tree.map(lambda x: jnp.array(x, copy=True), (params, head.params, inputs))
+    exe, _ = benchmark.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
+    out["copied"] = benchmark.Variant(lambda: exe(fresh[0], None, fresh[1], *fresh[2]).logits)
+    again, _ = benchmark.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
+    out["recompiled"] = benchmark.Variant(lambda: again(params, None, head.params, *inputs).logits)
+    model.merge_adapter("lora")
+    out["merged_lora"] = jax_side.infer(model, None, batch, head="bare")
+    model.unmerge_adapter()
+    return out
+
+
+def run(wl: Workload, rounds: int, pauses: list[float]) -> dict:
+    built = variants(wl)
+    calls = {k: v.call for k, v in built.items()}
+    out = {"workload": wl.describe(), "rounds": rounds, "environment": benchmark.environment(), "by_pause": {}}
+    for pause in pauses:
+        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=pause)
+        res = {k: benchmark.summary(s) for k, s in samples.items()}
+        out["by_pause"][str(pause)] = {
+            "median_s": {k: r["median_s"] for k, r in res.items()},
+            "ratio_to_reference": {k: benchmark.ratio(res, k, "reference") for k in res if k != "reference"},
+            "samples_s": samples}
+        line = ", ".join(f"{k} {q['value']:.3f} [{q['ci'][0]:.3f}, {q['ci'][1]:.3f}]"
+                         for k, q in out["by_pause"][str(pause)]["ratio_to_reference"].items())
+        print(f"pause {pause}s: {line}", flush=True)
+    return out
+
+
+def main(argv):
+    del argv
+    wl = Workload(_SHAPE.value, _BATCH.value, _SEQ.value)
+    result = run(wl, _ROUNDS.value, [float(p) for p in _PAUSES.value])
+    benchmark.write_json(_OUT.value, result)
+    print(f"wrote {_OUT.value}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
