@@ -32,9 +32,10 @@ AA = " (A/A)"  # suffix of a variant's A/A twin: the same call timed again in ev
 
 @dataclasses.dataclass(frozen=True)
 class Resolution:
-    """Adaptive rounds: after the first `repeats`, keep adding rounds while any ratio of `pairs`
-    (numerator, denominator) has a 95% interval wider than ± `halfwidth` of its value, up to
-    `max_repeats` rounds or `budget_s` seconds of timing, whichever comes first."""
+    """Adaptive rounds: after the first `repeats` rounds of every variant, the variants of the ratios
+    in `pairs` (numerator, denominator) that are not yet resolved — 95% interval wider than
+    ± `halfwidth` of the value — get extra rounds among themselves only, until all resolve, or
+    `max_repeats` rounds, or `budget_s` seconds of extra timing, whichever comes first."""
 
     pairs: tuple = ()
     halfwidth: float = 0.01
@@ -46,8 +47,10 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
                 seed: int = 0, resolve: Resolution | None = None) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
-    (more while `resolve` asks for them); each call's result is blocked on. Returns the per-variant
-    samples in seconds, sample r of every variant coming from round r (so ratios compare within rounds).
+    (and extra rounds of some, as `resolve` asks); each call's result is blocked on. Returns the
+    per-variant samples in seconds; sample r of every variant comes from round r, so ratios compare
+    within rounds. Variants given extra rounds are a fixed set that runs in every extra round, so
+    any two variants' samples stay aligned over their common length (`paired_ratio` pairs that).
 
     Each round visits the variants in a fresh seeded order, so no variant always follows the same
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
@@ -57,9 +60,9 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
             jax.block_until_ready(fn())
     samples = {name: [] for name in variants}
     rng = random.Random(seed)
-    start = time.perf_counter()
-    while len(samples[next(iter(variants))]) < repeats or _unresolved(samples, resolve, start):
-        order = list(variants)
+
+    def round_of(names):
+        order = list(names)
         rng.shuffle(order)
         for name in order:
             time.sleep(pause_s)
@@ -67,35 +70,44 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
             jax.block_until_ready(variants[name]())
             samples[name].append(time.perf_counter() - t0)
         if progress:
-            progress(f"round {len(samples[order[0]])} done")
+            progress(f"round {len(samples[order[0]])} done ({len(order)} variants)")
+
+    for _ in range(repeats):
+        round_of(variants)
+    extra = sorted({n for pair in unresolved(samples, resolve) for n in pair}) if resolve else []
+    start = time.perf_counter()
+    while extra and len(samples[extra[0]]) < resolve.max_repeats and time.perf_counter() - start < resolve.budget_s:
+        round_of(extra)
+        if not unresolved(samples, resolve):
+            break
     return samples
 
 
-def _unresolved(samples: dict, resolve: Resolution | None, start: float) -> bool:
-    if resolve is None or time.perf_counter() - start > resolve.budget_s:
-        return False
-    if len(next(iter(samples.values()))) >= resolve.max_repeats:
-        return False
+def unresolved(samples: dict, resolve: Resolution) -> list[tuple[str, str]]:
+    """The pairs of `resolve` whose 95% interval is wider than ± halfwidth of their ratio."""
+    out = []
     for num, den in resolve.pairs:
-        if num in samples and den in samples:
+        if num in samples and den in samples and samples[num] and samples[den]:
             value = paired_ratio(samples[num], samples[den])
             lo, hi = ratio_interval(samples[num], samples[den])
-            if (hi - lo) / 2 > resolve.halfwidth * value:
-                return True
-    return False
+            if (hi - lo) / 2 > resolve.halfwidth * abs(value):
+                out.append((num, den))
+    return out
 
 
 def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
     """Median over rounds of numerator[r] / denominator[r]: both samples of a round were taken
-    seconds apart, so slow drift of the machine cancels in each ratio before the median."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+    seconds apart, so slow drift of the machine cancels in each ratio before the median. Over the
+    rounds both took part in (their common prefix: see `interleaved`)."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator))
 
 
 def ratio_interval(numerator: list[float], denominator: list[float], level: float = 0.95,
                    resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap interval of `paired_ratio`: rounds are resampled with replacement
     (a round is the unit that is independent: both of its samples share the machine's state)."""
-    r = np.asarray(numerator, float) / np.asarray(denominator, float)
+    n = min(len(numerator), len(denominator))
+    r = np.asarray(numerator[:n], float) / np.asarray(denominator[:n], float)
     return _bootstrap_median(r, level, resamples, seed)
 
 

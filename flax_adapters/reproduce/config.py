@@ -41,14 +41,15 @@ class ReproConfig:
     repeats: int = 3
     infer_repeats: int = 4                   # inference steps are short and their overheads small: more rounds
     warmup: int = 1
-    # Adaptive rounds (benchmark.Resolution): after the repeats above, each timed group adds rounds
-    # until its headline ratios and its A/A control resolve ± resolve_halfwidth (95% bootstrap
-    # interval), up to max_(infer_)repeats rounds or the group's time budget.
+    # Adaptive rounds (benchmark.Resolution): after the repeats above, the variants of each timed
+    # group's headline ratios and A/A control get extra rounds among themselves until those resolve
+    # ± resolve_halfwidth (95% bootstrap interval), up to max_(infer_)repeats rounds or the group's
+    # budget of extra timing.
     resolve_halfwidth: float = 0.01
-    max_repeats: int = 8
+    max_repeats: int = 12
     max_infer_repeats: int = 40
-    train_budget_s: float = 40.0
-    infer_budget_s: float = 45.0
+    train_budget_s: float = 30.0
+    infer_budget_s: float = 30.0
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)
     torch_threads: int = 0                   # 0: torch's default

@@ -81,9 +81,11 @@ def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(monkeypatch):
     s = benchmark.interleaved(quiet, repeats=3, warmup=0, resolve=resolve, pause_s=0)
     assert len(s["a"]) == 3  # already resolved after the first rounds: no more
 
-    loud = {"a": variant(1.0, 0.2), "b": variant(2.0, 0.2)}
+    loud = {"a": variant(1.0, 0.2), "b": variant(2.0, 0.2), "c": variant(1.0, 0.2)}
     s = benchmark.interleaved(loud, repeats=3, warmup=0, resolve=resolve, pause_s=0)
-    assert len(s["a"]) == 50  # never resolves ±1%: stops at max_repeats
+    assert len(s["a"]) == len(s["b"]) == 50  # never resolves ±1%: stops at max_repeats
+    assert len(s["c"]) == 3  # in no pair: only the common rounds, which stay aligned with a's and b's first 3
+    assert benchmark.paired_ratio(s["c"], s["a"]) == benchmark.paired_ratio(s["c"], s["a"][:3])
     s = benchmark.interleaved(loud, repeats=3, warmup=0, pause_s=0,
                               resolve=benchmark.Resolution((("b", "a"),), 0.01, 50, budget_s=30.0))
     assert 3 < len(s["a"]) < 50  # the time budget ends it first
