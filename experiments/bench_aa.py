@@ -7,6 +7,9 @@ from the reference in one thing the measurement could be sensitive to:
   recompiled   a second compile of the same function (another executable object)
   merged_lora  the same program over LoRA-merged weights (how the suite's `lora (merged)` row runs)
 
+With --torch, PyTorch's bare forward (AdapterHub model) runs in the same rounds, as in the suite:
+its OpenMP threads spin after each call, which is what the pause before each timed call is for.
+
 Each pause setting (the untimed sleep before every timed call) is one interleaved run of many rounds;
 for every variant the JSON holds its ratio to the reference with the 95% bootstrap interval.
 
@@ -34,10 +37,11 @@ _BATCH = flags.DEFINE_integer("batch", 8, "batch size")
 _SEQ = flags.DEFINE_integer("seq_len", 64, "tokens per example")
 _ROUNDS = flags.DEFINE_integer("rounds", 40, "rounds per pause setting")
 _PAUSES = flags.DEFINE_list("pauses", ["0", "0.02", "0.2"], "untimed sleep before each timed call, seconds")
+_TORCH = flags.DEFINE_bool("torch", False, "time PyTorch's bare forward in the same rounds (as the suite does)")
 _OUT = flags.DEFINE_string("out", "results/aa_control_cpu.json", "JSON output")
 
 
-def variants(wl: Workload) -> dict[str, benchmark.Variant]:
+def variants(wl: Workload, with_torch: bool = False) -> dict[str, benchmark.Variant]:
     model = jax_side.build_model(wl, {"lora": "lora"}, seed=0)
     batch = jax_side.device_batch(wl.host_batch(seed=0))
     ref = jax_side.infer(model, None, batch)
@@ -52,11 +56,15 @@ def variants(wl: Workload) -> dict[str, benchmark.Variant]:
     model.merge_adapter("lora")
     out["merged_lora"] = jax_side.infer(model, None, batch, head="bare")
     model.unmerge_adapter()
+    if with_torch:
+        from flax_adapters.reproduce import torch_side
+
+        out["torch_bare"] = torch_side.infer(wl, None, wl.host_batch(seed=0))
     return out
 
 
-def run(wl: Workload, rounds: int, pauses: list[float]) -> dict:
-    built = variants(wl)
+def run(wl: Workload, rounds: int, pauses: list[float], with_torch: bool = False) -> dict:
+    built = variants(wl, with_torch)
     calls = {k: v.call for k, v in built.items()}
     out = {"workload": wl.describe(), "rounds": rounds, "environment": benchmark.environment(), "by_pause": {}}
     for pause in pauses:
@@ -64,7 +72,8 @@ def run(wl: Workload, rounds: int, pauses: list[float]) -> dict:
         res = {k: benchmark.summary(s) for k, s in samples.items()}
         out["by_pause"][str(pause)] = {
             "median_s": {k: r["median_s"] for k, r in res.items()},
-            "ratio_to_reference": {k: benchmark.ratio(res, k, "reference") for k in res if k != "reference"},
+            "ratio_to_reference": {k: benchmark.ratio(res, k, "reference") for k in res
+                                   if k not in ("reference", "torch_bare")},
             "samples_s": samples}
         line = ", ".join(f"{k} {q['value']:.3f} [{q['ci'][0]:.3f}, {q['ci'][1]:.3f}]"
                          for k, q in out["by_pause"][str(pause)]["ratio_to_reference"].items())
@@ -75,7 +84,7 @@ def run(wl: Workload, rounds: int, pauses: list[float]) -> dict:
 def main(argv):
     del argv
     wl = Workload(_SHAPE.value, _BATCH.value, _SEQ.value)
-    result = run(wl, _ROUNDS.value, [float(p) for p in _PAUSES.value])
+    result = run(wl, _ROUNDS.value, [float(p) for p in _PAUSES.value], _TORCH.value)
     benchmark.write_json(_OUT.value, result)
     print(f"wrote {_OUT.value}")
 

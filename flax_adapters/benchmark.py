@@ -45,7 +45,8 @@ class Resolution:
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
-                seed: int = 0, resolve: Resolution | None = None) -> dict[str, list[float]]:
+                seed: int = 0, resolve: Resolution | None = None,
+                setups: dict[str, Callable[[], None]] | None = None) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
     (and extra rounds of some, as `resolve` asks); each call's result is blocked on. Returns the
     per-variant samples in seconds; sample r of every variant comes from round r, so ratios compare
@@ -54,9 +55,14 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
 
     Each round visits the variants in a fresh seeded order, so no variant always follows the same
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
-    previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first."""
+    previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first. `setups[name]`, where
+    given, runs untimed before each of that variant's calls (variants sharing one model select
+    their adapter there)."""
+    setups = setups or {}
     for name, fn in variants.items():
         for _ in range(warmup):
+            if name in setups:
+                setups[name]()
             jax.block_until_ready(fn())
     samples = {name: [] for name in variants}
     rng = random.Random(seed)
@@ -65,6 +71,8 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
         order = list(names)
         rng.shuffle(order)
         for name in order:
+            if name in setups:
+                setups[name]()
             time.sleep(pause_s)
             t0 = time.perf_counter()
             jax.block_until_ready(variants[name]())
@@ -161,6 +169,7 @@ class Variant:
 
     call: Callable[[], object]
     meta: dict = dataclasses.field(default_factory=dict)
+    setup: Callable[[], None] | None = None  # untimed, before every call (see `interleaved`)
 
 
 def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
@@ -173,7 +182,8 @@ def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
     if twin is not None:
         calls[twin + AA] = variants[twin].call
         variants = dict(variants, **{twin + AA: variants[twin]})
-    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve)
+    setups = {k: v.setup for k, v in variants.items() if v.setup is not None}
+    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve, setups=setups)
     return {k: dict(variants[k].meta, **summary(s)) for k, s in samples.items()}
 
 

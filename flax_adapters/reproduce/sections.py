@@ -84,11 +84,12 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     compiled = lambda target: target in cfg.torch_compile  # noqa: E731
     train, infer, errors = {}, {}, {}
 
+    shared = torch_side.Shared(wl)  # the AdapterHub adapters' variants share one base model
     train["jax/full"] = jax_side.train(model, None, batch)
     _torch(cfg, train, errors, "torch/full", lambda: torch_side.train(wl, None, host))
     for m in cfg.methods:
         train[f"jax/{m}"] = jax_side.train(model, m, batch)
-        _torch(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host))
+        _torch(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host, shared=shared))
     if "lora" in cfg.methods:
         _torch(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host))
     for m in ("full", "seq_bn"):
@@ -99,11 +100,12 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     pairs = [("jax/full" + benchmark.AA, "jax/full"), ("jax/full", "jax/seq_bn"), ("torch/seq_bn", "jax/seq_bn")]
     train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full", resolve=_resolve(cfg, pairs, "train"))
 
+    shared = torch_side.Shared(wl)  # a new one: the training variants' model is released with them
     infer["jax/bare"] = jax_side.infer(model, None, batch)
-    _torch(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host))
+    _torch(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
     for m in cfg.methods:
         infer[f"jax/{m}"] = jax_side.infer(model, m, batch)
-        _torch(cfg, infer, errors, f"torch/{m}", lambda m=m: torch_side.infer(wl, m, host))
+        _torch(cfg, infer, errors, f"torch/{m}", lambda m=m: torch_side.infer(wl, m, host, shared=shared))
         if m in MERGEABLE:
             model.merge_adapter(m)  # the bare program over merged weights
             infer[f"jax/{m}_merged"] = jax_side.infer(model, None, batch, head=m)
@@ -147,8 +149,10 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     variants, errors = {}, {}
     for n in drops:
         variants[f"jax/{n}"] = jax_side.train(model, "a", batch, drop_n=n)
+    shared = torch_side.Shared(wl)
     for n in sorted(set(cfg.torch_drops) | {0}):
-        _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n))
+        _torch(cfg, variants, errors, f"torch/{n}",
+               lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n, shared=shared))
     log(f"adapterdrop: {len(variants)} variants built; timing")
     deepest = f"jax/{max(drops)}"
     pairs = [("jax/0" + benchmark.AA, "jax/0"), ("jax/0", "jax/5" if "jax/5" in variants else deepest)]

@@ -106,12 +106,29 @@ def _finish(call, compiled: bool, **meta) -> Variant:
     return Variant(call, meta)
 
 
-def train_variant(model, host: dict, compile: bool = False) -> Variant:
-    """One timed AdamW step over `model`'s trainable parameters (it is put in training mode)."""
+class Shared:
+    """One AdapterHub flex model for several variants of a timed group: each adds its own adapter
+    and head to it and selects them untimed before each call (`Variant.setup`), so the group holds
+    one copy of the base weights instead of one per variant (BERT-base: 440 MB each). Built on
+    first use, so a group without PyTorch variants builds nothing."""
+
+    def __init__(self, wl: Workload):
+        self.wl, self._model = wl, None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = _flex(self.wl)
+        return self._model
+
+
+def train_variant(model, host: dict, compile: bool = False, params: list | None = None) -> Variant:
+    """One timed AdamW step over `params` (default: `model`'s trainable parameters); the model is
+    put in training mode."""
     import torch
 
     model.to(device()).train()
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad] if params is None else params
     opt = torch.optim.AdamW(params, lr=LEARNING_RATE)
     run = torch.compile(model) if compile else model
     batch = _tensors(host)
@@ -139,8 +156,12 @@ def infer_variant(model, host: dict, compile: bool = False) -> Variant:
     return _finish(call, compile)
 
 
-def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False) -> Variant:
-    """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`."""
+def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False,
+          shared: Shared | None = None) -> Variant:
+    """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`
+    (on the `shared` model when given: see Shared)."""
+    if shared is not None and method is not None and not compile:
+        return _shared_train(shared.model, method, drop_n, host)
     model = _flex(wl)
     model.add_classification_head("t", num_labels=2)
     if method is not None:
@@ -149,8 +170,39 @@ def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, comp
     return train_variant(model, host, compile)
 
 
-def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False) -> Variant:
-    """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in."""
+def _shared_train(model, method: str, drop_n: int, host: dict) -> Variant:
+    name = f"{method}_n{drop_n}"
+    model.add_adapter(name, config=_config(method, drop_n))
+    model.add_classification_head(name, num_labels=2)
+
+    def select():  # freezes all but this adapter (heads stay trainable; only the active one gets grads)
+        model.train_adapter(name)
+        model.active_head = name
+    select()
+    own = [p for n, p in model.named_parameters()
+           if p.requires_grad and (not n.startswith("heads.") or n.startswith(f"heads.{name}."))]
+    variant = train_variant(model, host, params=own)
+    variant.setup = select
+    return variant
+
+
+def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False,
+          shared: Shared | None = None) -> Variant:
+    """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in
+    (merged and compiled variants get their own model; the others use `shared` when given)."""
+    if shared is not None and not merged and not compile:
+        model, name = shared.model, method or "bare"
+        if method is not None:
+            model.add_adapter(name, config=method)
+        model.add_classification_head(name, num_labels=2)
+
+        def select():
+            model.set_active_adapters(method)  # None: the bare encoder
+            model.active_head = name
+        select()
+        variant = infer_variant(model, host)
+        variant.setup = select
+        return variant
     model = _flex(wl)
     model.add_classification_head("t", num_labels=2)
     if method is not None:
