@@ -217,6 +217,20 @@ def environment() -> dict:
     return env
 
 
+def resumable(workdir, config: dict) -> tuple[str, dict]:
+    """(path of workdir/results.json, its results) for a suite's run: what an earlier run of the same
+    config left there (a rerun resumes after its finished sections), else a fresh {config, sections}."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "results.json")
+    results = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            results = json.load(f)
+    if results.get("config") != config:
+        results = {"config": config, "sections": {}}
+    return path, results
+
+
 def write_json(path: str | None, result: dict) -> None:
     """Writes a benchmark's result (creating folders); None writes nothing."""
     if path:

@@ -48,8 +48,8 @@ class ReproConfig:
     resolve_halfwidth: float = 0.01
     max_repeats: int = 12
     max_infer_repeats: int = 40
-    train_budget_s: float = 30.0
-    infer_budget_s: float = 30.0
+    train_budget_s: float = 20.0
+    infer_budget_s: float = 20.0
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)
     torch_threads: int = 0                   # 0: torch's default

@@ -367,12 +367,7 @@ def run_suite(cfg: GpuConfig, workdir: str | Path, log: Callable[[str], None] = 
     from flax_adapters.reproduce import gpu_report
 
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "results.json"
-    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    results = json.loads(path.read_text()) if path.exists() else {}
-    if results.get("config") != config:
-        results = {"config": config, "sections": {}}
+    path, results = benchmark.resumable(workdir, json.loads(json.dumps(dataclasses.asdict(cfg))))
     mode = torch_mode(cfg)
     env = dict(benchmark.environment(), torch_baselines=mode or "none (torch or peft/AdapterHub missing, or off)")
     if mode:

@@ -84,12 +84,7 @@ def _run_section(cfg: ReproConfig, name: str, say: Callable[[str], None]) -> dic
 def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] = logging.info) -> dict:
     records.check_inputs(cfg)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "results.json"
-    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    results = json.loads(path.read_text()) if path.exists() else {}
-    if results.get("config") != config:
-        results = {"config": config, "sections": {}}
+    path, results = benchmark.resumable(workdir, json.loads(json.dumps(dataclasses.asdict(cfg))))
     torch_note = torch_side.unavailable() if cfg.torch else "PyTorch baselines off (config.torch = False)"
     results["environment"] = dict(benchmark.environment(), torch_baselines=torch_note or torch_side.info())
     plan = _plan(cfg)

@@ -99,10 +99,10 @@ class Checkpointer:
             raise FileNotFoundError(f"{self.directory}: no checkpoint"
                                     + ("" if step is None else f" for step {step}; steps: {self.all_steps()}"))
         paths, leaves, treedef = _paths(target)
+        _quiet_stray_reads()  # before, not after: the stray reads can land before the except clause runs
         try:
             restored = self.manager.restore(step, args=ocp.args.StandardRestore(_nest(paths, [_abstract(x) for x in leaves])))
         except Exception as e:  # orbax raises many kinds (missing files, bad metadata, shape mismatch)
-            _quiet_stray_reads()
             older = [s for s in self.all_steps() if s < step]
             hint = (f"move {self.directory}/{step} away to resume from step {older[-1]}" if older
                     else f"move {self.directory} away to start the run over")
@@ -130,7 +130,7 @@ class Checkpointer:
 
 
 def _quiet_stray_reads() -> None:
-    """After a failed restore, tensorstore's other reads of that checkpoint still complete and call
+    """Installed by every restore. After a failed restore, tensorstore's other reads of that checkpoint still complete and call
     back into orbax's event loop, which `asyncio.run` has already closed; each callback then prints
     a `RuntimeError: Event loop is closed` traceback as an unraisable exception — noise under the
     one-line error the user should see. Only that exception is dropped; every other unraisable one
