@@ -182,16 +182,21 @@ def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> lis
     metrics log, the saved adapters in safetensors form) and rebuilds claims.json / .md / plots there:
     a directory small enough to commit, re-scorable without the job's checkpoints."""
     root, dest = Path(root), Path(dest)
-    shutil.copytree(root / "records", dest / "records", dirs_exist_ok=True)
-    for run_dir in (root / "runs").iterdir():
+    planned = {r.name for r in plan.runs(cfg)}  # not the leftovers of an earlier plan in the same workdir
+    for record in (root / "records").glob("*.json"):
+        if record.stem in planned:
+            (dest / "records").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(record, dest / "records" / record.name)
+    for run_dir in (p for p in (root / "runs").iterdir() if p.name in planned):
         for name in ("summary.json", "config.json", "metrics.jsonl"):
             if (run_dir / name).is_file():
                 (dest / "runs" / run_dir.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run_dir / name, dest / "runs" / run_dir.name / name)
     # The .bin twins are what AdapterHub's default load_adapter reads; the committed copy keeps one
     # form (load them there with use_safetensors=True, or ours), which halves its size.
-    shutil.copytree(root / "adapters", dest / "adapters", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.bin"))
+    for adapter in (p for p in (root / "adapters").iterdir() if p.name in planned):
+        shutil.copytree(adapter, dest / "adapters" / adapter.name, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.bin"))
     relocate_adapters(dest)
     return write_outputs(cfg, dest, dest / "adapters", final=True)
 

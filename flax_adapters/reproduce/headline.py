@@ -73,11 +73,6 @@ def intervals(sections: dict) -> dict:
     }
 
 
-def values(sections: dict) -> dict:
-    """The headline numbers from the sections' results (None where a section did not run)."""
-    return {k: v for k, (v, _) in intervals(sections).items()}
-
-
 def met(key: str, value) -> bool | None:
     """The point estimate against the target (kept for a quick look; the verdict is `judge`'s)."""
     if value is None:

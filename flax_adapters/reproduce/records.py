@@ -12,11 +12,7 @@ from flax_adapters.reproduce import jax_side, torch_side
 from flax_adapters.reproduce.config import ReproConfig
 from flax_adapters.reproduce.workload import Workload
 from flax_adapters.training.config import nearest_first
-from flax_adapters.training.tracking import num_params
-
-
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+from flax_adapters.training.tracking import directory_bytes, num_params
 
 
 def storage(cfg: ReproConfig, wl: Workload, log) -> dict:
@@ -34,7 +30,7 @@ def storage(cfg: ReproConfig, wl: Workload, log) -> dict:
             # writes (our default save adds a safetensors twin, which would double the column).
             model.save_adapter(Path(tmp) / m, m, torch_format=True if hub is not None else False)
             n = model.adapters[m].num_parameters + model.heads[m].num_parameters
-            rows[m] = {"params": n, "bytes": 4 * n, "on_disk": _dir_bytes(Path(tmp) / m),
+            rows[m] = {"params": n, "bytes": 4 * n, "on_disk": directory_bytes(Path(tmp) / m),
                        "adapterhub_on_disk": (hub or {}).get(m)}
     for r in rows.values():
         r["fraction_of_full"] = r["bytes"] / rows["full"]["bytes"]

@@ -37,13 +37,6 @@ def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Cal
         errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
-def _ratio(results: dict, numerator: str | None, denominator: str | None) -> float | None:
-    """time(numerator) / time(denominator) as the median of per-round ratios (both variants were
-    timed in the same rounds); None when either is missing."""
-    q = benchmark.ratio(results, numerator, denominator)
-    return None if q is None else q["value"]
-
-
 def _put(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
     """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% bootstrap interval over rounds."""
     q = benchmark.ratio(results, numerator, denominator)

@@ -17,6 +17,7 @@ import numpy as np
 
 from flax_adapters.benchmark import Variant
 from flax_adapters.reproduce.workload import Workload
+from flax_adapters.training.tracking import directory_bytes
 
 LEARNING_RATE = 1e-4
 
@@ -261,8 +262,7 @@ def adapterhub_sizes(wl: Workload, methods) -> dict:
             model.add_adapter(m, config=m)
             model.add_classification_head(m, num_labels=2)
             model.save_adapter(os.path.join(tmp, m), m)
-            sizes[m] = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(os.path.join(tmp, m))
-                           for f in files)
+            sizes[m] = directory_bytes(os.path.join(tmp, m))
             model.delete_adapter(m)
             model.delete_head(m)
     return sizes
