@@ -1,9 +1,11 @@
-"""Prediction heads with AdapterHub's layout: classification, regression, tagging, multiple choice.
+"""Prediction heads with AdapterHub's layout: classification, regression, tagging, multiple
+choice, question answering.
 
 A head is AdapterHub's PredictionHead: (layers − 1) × [dropout, dense h→h, activation] then
 [dropout, dense h→out]. Classification and multiple choice read the first token (or the pooler
-with `use_pooler`); tagging reads every token. Regression is classification with one output, as
-in AdapterHub. Weights map to `heads.{name}.{3k+1}.weight` in `pytorch_model_head.bin`.
+with `use_pooler`); tagging and question answering read every token (QA: 2 outputs per token,
+the start and end logits, AdapterHub's default 1 layer). Regression is classification with one
+output, as in AdapterHub. Weights map to `heads.{name}.{3k+1}.weight` in `pytorch_model_head.bin`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from flax import nnx
 from flax_adapters.adapters.base import AdapterError, Slot
 from flax_adapters.adapters.common import NON_LINEARITIES
 
-KINDS = ("classification", "regression", "tagging", "multiple_choice")
+KINDS = ("classification", "regression", "tagging", "multiple_choice", "question_answering")
+TOKEN_KINDS = ("tagging", "question_answering")  # heads that read every token, not the first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,8 @@ class HeadConfig:
             raise AdapterError(f"unknown head kind {self.kind!r}; choose one of {list(KINDS)}")
         if self.kind == "regression" and self.num_labels != 1:
             object.__setattr__(self, "num_labels", 1)
+        if self.kind == "question_answering" and self.num_labels != 2:
+            raise AdapterError(f"a question_answering head has 2 outputs (start, end), got num_labels={self.num_labels}")
         if self.kind == "multiple_choice" and not self.num_choices:
             raise AdapterError("a multiple_choice head needs num_choices")
         if self.layers < 1 or self.num_labels < 1:
@@ -53,9 +58,11 @@ class HeadConfig:
         d = {"head_type": kind, "layers": self.layers,
              "activation_function": self.activation_function, "dropout_prob": self.dropout_prob,
              "label2id": {l: i for i, l in enumerate(labels)}}
+        if kind == "question_answering" and not self.id2label:
+            d["label2id"] = None  # what AdapterHub's QuestionAnsweringHead writes
         if kind != "multiple_choice":  # AdapterHub's MultipleChoiceHead rejects a num_labels argument
             d["num_labels"] = self.num_labels
-        if kind != "tagging":
+        if kind not in TOKEN_KINDS:
             d["use_pooler"] = self.use_pooler
         if kind == "classification":
             d["bias"] = True
@@ -66,9 +73,9 @@ class HeadConfig:
     @classmethod
     def from_hub(cls, d: dict) -> "HeadConfig":
         kind = d.get("head_type")
-        if kind not in ("classification", "tagging", "multiple_choice"):
+        if kind not in ("classification", "tagging", "multiple_choice", "question_answering"):
             raise AdapterError(f"AdapterHub head_type {kind!r} is not supported; supported: classification, "
-                               "tagging, multiple_choice")
+                               "tagging, multiple_choice, question_answering")
         if d.get("bias", True) is not True:
             raise AdapterError("AdapterHub heads without bias are not supported")
         labels = d.get("label2id")
@@ -90,7 +97,7 @@ class Head(nnx.Module):
 
     def __call__(self, last_hidden_state, pooler_output=None, rngs: nnx.Rngs | None = None):
         cfg = self.config
-        if cfg.kind == "tagging":
+        if cfg.kind in TOKEN_KINDS:
             x = last_hidden_state
         elif cfg.use_pooler:
             if pooler_output is None:

@@ -1,5 +1,6 @@
-"""NLU task data: task registry, example loading (local GLUE/XTREME files or the HF hub),
-metrics, tokenisation with caching, and deterministic bucketed batching.
+"""NLU task data: task registry, example loading (local files or the HF hub) for every family
+(sentence classification/regression, tagging, multiple choice, extractive QA), metrics,
+tokenisation with caching, and deterministic bucketed batching.
 
 A leaf package: it imports nothing else from flax_adapters.
 
@@ -13,10 +14,11 @@ A leaf package: it imports nothing else from flax_adapters.
     >>> compute_metrics(task, logits, labels)[task.main_metric]
 """
 
+from .families import encode_examples, load_examples, score_outputs
 from .metrics import compute_metrics
 from .pipeline import Batcher, Encoded, encode
-from .sources import DataError, Examples, load_examples, row_split
+from .sources import DataError, Examples, row_split
 from .tasks import TASKS, Task, get_task
 
 __all__ = ["Batcher", "DataError", "Encoded", "Examples", "TASKS", "Task", "compute_metrics", "encode",
-           "get_task", "load_examples", "row_split"]
+           "encode_examples", "get_task", "load_examples", "row_split", "score_outputs"]

@@ -1,4 +1,5 @@
-"""Task metrics (GLUE conventions) computed with scikit-learn and scipy.
+"""Per-example task metrics (GLUE conventions; multiple choice is accuracy over choices) computed
+with scikit-learn and scipy. Tagging and QA are scored by families.score_outputs.
 
 `compute_metrics` takes raw model outputs (logits or class ids; regression scores) and gold
 labels and returns every metric of the task, always including `task.main_metric`.
@@ -17,7 +18,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from .tasks import Task, get_task
+from .tasks import QUESTION_ANSWERING, TAGGING, Task, get_task
 
 
 def _correlation(fn, predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -66,6 +67,9 @@ def predictions_to_labels(task: str | Task, predictions) -> np.ndarray:
 def compute_metrics(task: str | Task, predictions, labels) -> dict[str, float]:
     """Every metric in `task.metrics` as a float; drop padded (masked) rows before calling."""
     task = get_task(task)
+    if task.kind in (TAGGING, QUESTION_ANSWERING):
+        raise ValueError(f"{task.name}: {task.kind} outputs are scored per word / per question by "
+                         "flax_adapters.data.score_outputs, not compute_metrics")
     predicted = predictions_to_labels(task, predictions)
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:

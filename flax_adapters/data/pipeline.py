@@ -229,5 +229,6 @@ class Batcher:
     def collate(self, indices) -> dict[str, np.ndarray]:
         indices = np.asarray(indices, dtype=np.int64)
         out = self.encoded.padded(indices, self.bucket(int(self._lengths[indices].max())), self.pad_id)
-        out["labels"] = self._labels[indices]
+        if "labels" not in out:  # token-level encodings (data/tagging.py) pad their own labels
+            out["labels"] = self._labels[indices]
         return out

@@ -72,14 +72,18 @@ def load_examples(task: str | Task, split: str, data_dir: str | os.PathLike | No
     Unlabelled test files (GLUE test.tsv) give labels -1, or NaN for regression, as on the hub.
     """
     task = get_task(task)
+    if task.layout.format != "tsv":
+        raise DataError(f"{task.name}: {task.layout.format} files are read by flax_adapters.data.load_examples "
+                        "(data/families.py), not data.sources.load_examples")
     if data_dir is None:
         examples = _from_hub(task, split, language)
     else:
-        examples = _from_file(task, split, _find_file(task, split, os.fspath(data_dir), language))
+        examples = _from_file(task, split, find_file(task, split, os.fspath(data_dir), language))
     return examples if rows is None else examples.select(rows)
 
 
-def _find_file(task: Task, split: str, data_dir: str, language: str) -> str:
+def find_file(task: Task, split: str, data_dir: str, language: str) -> str:
+    """The local file of `task`'s `split` under `data_dir`; a DataError lists what is there instead."""
     name = task.local_file(split, language)
     # Most specific first: <root>/<TASK>/f, <root>/glue/<TASK>/f (../shared/data), then the dir itself.
     dirs = [os.path.join(data_dir, d) for d in task.local_dirs]
@@ -172,21 +176,27 @@ def _label_array(task: Task, labels: list) -> np.ndarray:
     return np.asarray(values, dtype=np.float32 if task.is_regression else np.int64)
 
 
-def _from_hub(task: Task, split: str, language: str) -> Examples:
+def hub_dataset(task: Task, split: str, language: str = "en", columns=()):
+    """(datasets.Dataset, source id) of `task`'s `split` on the HF hub, its `columns` checked."""
     import datasets  # heavy, and only needed on this path
 
     hub_split, config = task.hub_split(split, language), task.hub_name(language)
-    source = f"{task.hub_path}/{config}:{hub_split}"
+    source = f"{task.hub_path}/{config}:{hub_split}" if config else f"{task.hub_path}:{hub_split}"
     try:
-        ds = datasets.load_dataset(task.hub_path, config, split=hub_split)
+        ds = datasets.load_dataset(task.hub_path, config or None, split=hub_split)
     except Exception as e:  # offline, DNS, auth, missing config: all mean "no hub data here"
         reason = (str(e).splitlines() or [""])[0]
         raise DataError(f"cannot load {source} from the Hugging Face hub, unreachable or refused "
-                        f"({type(e).__name__}: {reason}); pass --data_dir with a GLUE-layout directory "
+                        f"({type(e).__name__}: {reason}); pass --data_dir with a local data directory "
                         f"(e.g. ../shared/data) to read local files") from e
-    for column in (*task.text_columns, "label"):
+    for column in columns:
         if column not in ds.column_names:
             raise DataError(f"{source}: missing column {column!r} (has: {', '.join(ds.column_names)})")
+    return ds, source
+
+
+def _from_hub(task: Task, split: str, language: str) -> Examples:
+    ds, source = hub_dataset(task, split, language, (*task.text_columns, "label"))
     feature = ds.features.get("label")
     names = getattr(feature, "names", None)
     # A class count that differs from ours would silently scramble label ids.

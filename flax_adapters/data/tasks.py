@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+# Paper 2's other families: per-token tags, one answer out of N, an answer span in a context.
+TAGGING, MULTIPLE_CHOICE, QUESTION_ANSWERING = "tagging", "multiple_choice", "question_answering"
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
 
@@ -29,13 +31,15 @@ class Layout:
 
     text / label are header names when `header` is True, else 0-based column indices.
     label_kind: "name" (strings mapped through Task.label_names), "id" (integer class ids)
-    or "float" (regression targets).
+    or "float" (regression targets). format: "tsv", or a structured reader of data/families.py
+    ("conll": `word POS NER` lines; "choices_jsonl": jsonl + a labels file; "squad_json": SQuAD's JSON).
     """
 
     header: bool
     text: tuple
     label: str | int | None
     label_kind: str
+    format: str = "tsv"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class Task:
     test_layout: Layout | None = None  # GLUE test files differ from train/dev for CoLA
     label_aliases: tuple[tuple[str, str], ...] = ()
     languages: tuple[str, ...] = ("en",)
+    # (fraction, seed): "train" and "validation" are disjoint parts of the train file (the official
+    # dev set is kept apart as test data), split by data.sources.row_split over its groups
+    # (sentences, questions, or SQuAD articles, so no context is in both).
+    holdout: tuple = ()
 
     @property
     def is_regression(self) -> bool:
@@ -144,7 +152,34 @@ _ALL = (
          layout=Layout(False, (0, 1), 2, "id"), languages=PAWSX_LANGUAGES),
 )
 
-TASKS: MappingProxyType[str, Task] = MappingProxyType({t.name: t for t in _ALL})
+_CONLL_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")  # the hub's order
+_FAMILIES = (
+    # CoNLL-2003 English NER: train / testa (dev) / testb, IOB2 tags, entity-level F1 (conlleval).
+    Task(name="conll2003", kind=TAGGING, num_labels=len(_CONLL_TAGS), label_names=_CONLL_TAGS,
+         text_columns=("tokens",), metrics=("entity_f1", "entity_precision", "entity_recall", "token_accuracy"),
+         main_metric="entity_f1", hub_path="eriktks/conll2003", hub_config="", hub_splits=_HUB3,
+         local_dirs=("conll2003", "CoNLL-2003", "conll"),
+         local_files=(("train", "train.txt"), ("validation", "dev.txt"), ("test", "test.txt")),
+         layout=Layout(False, (0,), 2, "name", format="conll")),
+    # Social IQa: the official dev set is kept apart (our "test"); "validation" is 2005 questions
+    # (6%) of train.jsonl, by row_split(33410, 0.06, seed=0); the rest is "train".
+    Task(name="socialiqa", kind=MULTIPLE_CHOICE, num_labels=3, label_names=("A", "B", "C"),
+         text_columns=("context", "question", "answerA", "answerB", "answerC"), metrics=("accuracy",),
+         main_metric="accuracy", hub_path="allenai/social_i_qa", hub_config="",
+         hub_splits=(("train", "train"), ("validation", "train"), ("test", "validation")),
+         local_dirs=("social_iqa", "socialiqa", "siqa"),
+         local_files=(("train", "train.jsonl"), ("validation", "train.jsonl"), ("test", "dev.jsonl")),
+         layout=Layout(False, (), "label", "id", format="choices_jsonl"), holdout=(0.06, 0)),
+    # SQuAD v1.1: only the official dev file is here, so "train" and "validation" are its articles
+    # split 3:1 (12 of 48 articles, ~2.6k questions, evaluate); the hub route splits the same file.
+    Task(name="squad", kind=QUESTION_ANSWERING, num_labels=2, label_names=(), text_columns=("question", "context"),
+         metrics=("exact_match", "f1"), main_metric="f1", hub_path="rajpurkar/squad", hub_config="",
+         hub_splits=(("train", "validation"), ("validation", "validation")), local_dirs=("squad", "SQuAD"),
+         local_files=(("train", "dev-v1.1.json"), ("validation", "dev-v1.1.json")),
+         layout=Layout(False, (), None, "id", format="squad_json"), holdout=(0.25, 0)),
+)
+
+TASKS: MappingProxyType[str, Task] = MappingProxyType({t.name: t for t in _ALL + _FAMILIES})
 
 
 def _normalise(name: str) -> str:

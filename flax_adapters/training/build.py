@@ -98,9 +98,17 @@ class Setup:
 
 
 def add_task_head(model: AdapterModel, task: Task, seed: int) -> None:
-    kind = "regression" if task.kind == "regression" else "classification"
+    """The head AdapterHub would add for the task's kind (its add_*_head defaults)."""
     labels = tuple(task.label_names) if task.label_names else None
-    model.add_head(task.name, kind, num_labels=task.num_labels, id2label=labels, seed=seed, overwrite=True)
+    if task.kind == "multiple_choice":
+        options = dict(num_choices=task.num_labels)
+    elif task.kind == "question_answering":
+        options = dict(num_labels=2, layers=1)  # AdapterHub's add_qa_head: one dense layer
+    elif task.kind == "tagging":
+        options = dict(num_labels=task.num_labels, layers=1, id2label=labels)  # add_tagging_head's default
+    else:
+        options = dict(num_labels=task.num_labels, id2label=labels)
+    model.add_head(task.name, task.kind, seed=seed, overwrite=True, **options)
 
 
 def build(cfg: TrainConfig, model: AdapterModel | None = None) -> Setup:

@@ -42,6 +42,7 @@ class DataConfig:
     data_dir: str | None = None        # GLUE/XTREME layout directory; None: the HF hub
     language: str = "en"               # XNLI / PAWS-X language of the train and eval files
     max_length: int = 128
+    doc_stride: int = 128              # extractive QA: tokens shared by consecutive windows of a context
     max_train_examples: int = 0        # 0: all
     max_eval_examples: int = 0         # 0: all
     eval_split: str = "validation"
@@ -260,6 +261,10 @@ def _validate(cfg: TrainConfig) -> None:
             get_task(name)  # accepts spellings such as "SST-2"
         except ValueError:
             choose(name, tuple(TASKS), "config.data.task(s): unknown task")
+    qa = any(get_task(t).kind == "question_answering" for t in (cfg.data.task, *cfg.data.tasks))
+    if qa and not 0 <= cfg.data.doc_stride < cfg.data.max_length:
+        raise ValueError(f"data.doc_stride must be in [0, data.max_length={cfg.data.max_length}), "
+                         f"got {cfg.data.doc_stride}")
     if cfg.method.name == FUSION and len(cfg.method.fusion_adapters) < 2:
         raise ValueError("method 'fusion' needs method.fusion_adapters: two or more adapter directories")
     for name in ("batch_size", "eval_batch_size", "log_every"):

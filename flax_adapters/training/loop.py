@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from flax_adapters.data import Batcher, Task, compute_metrics, encode, load_examples
+from flax_adapters.data import Batcher, Task, encode_examples, load_examples, score_outputs
 from flax_adapters.training import mixture, optim, sharding, tracking
 from flax_adapters.training.build import Setup, build, make_steps
 from flax_adapters.training.checkpoint import Checkpointer
@@ -48,7 +48,9 @@ def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split:
         if limit and limit < len(examples):
             # A seeded subset, not the first rows: GLUE files are often sorted by source or label.
             examples = examples.select(np.sort(np.random.default_rng(cfg.seed).permutation(len(examples))[:limit]))
-        return Batcher(encode(examples, tokenizer, cfg.data.max_length, cache_dir=cache_dir), **kw, **pad)
+        encoded = encode_examples(task, examples, tokenizer, cfg.data.max_length, cache_dir=cache_dir,
+                                  doc_stride=cfg.data.doc_stride)
+        return Batcher(encoded, **kw, **pad)
 
     return {t.name: (batcher(t, "train", cfg.data.max_train_examples, batch_size=cfg.batch_size, seed=cfg.seed,
                              group_by_length=cfg.data.group_by_length) if with_train else None,
@@ -58,23 +60,17 @@ def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split:
 
 
 def evaluate(task: Task, eval_step, params, batches: Batcher) -> dict[str, float]:
-    """Dev metrics of `params` on one task (+ 'loss', computed on the host from the kept rows' logits)."""
-    logits, labels = [], []
+    """Dev metrics of `params` on one task (+ 'loss', computed on the host from the kept rows'
+    logits); the task's family scores them (data.score_outputs: per word for tagging, per
+    question over all its windows for QA)."""
+    indices, outputs = [], []
     for batch in batches.eval_batches(sort_by_length=True):
         keep = np.asarray(batch.pop("example_mask"))
-        batch.pop("example_index")  # metrics need no order: logits and labels travel together
-        y = batch.pop("labels")
-        logits.append(np.asarray(eval_step(params, batch)["logits"], np.float64)[keep])
-        labels.append(np.asarray(y)[keep])
-    logits, labels = np.concatenate(logits), np.concatenate(labels)
-    metrics = compute_metrics(task, logits, labels)
-    if task.kind == "regression":
-        metrics["loss"] = float(np.mean((logits.reshape(-1) - labels) ** 2))
-    else:
-        shifted = logits - logits.max(-1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-        metrics["loss"] = float(-logp[np.arange(len(labels)), labels.astype(int)].mean())
-    return metrics
+        index = batch.pop("example_index")
+        batch.pop("labels")  # the loss is computed on the host, from the family's own labels
+        outputs.append(np.asarray(eval_step(params, batch)["logits"], np.float32)[keep])
+        indices.append(np.asarray(index)[keep])
+    return score_outputs(task, batches.encoded, indices, outputs)
 
 
 def evaluate_all(setup: Setup, steps: dict, params, data: dict) -> tuple[float, dict]:

@@ -16,7 +16,7 @@ from flax import nnx
 
 from flax_adapters.adapters import fusion as fusion_lib
 from flax_adapters.adapters.model import AdapterModel
-from flax_adapters.data import Batcher, encode, get_task, load_examples
+from flax_adapters.data import Batcher, encode_examples, get_task, load_examples
 from flax_adapters.training import loop, steps
 from flax_adapters.training.build import resolve_model_path
 from flax_adapters.training.config import DataConfig
@@ -34,9 +34,10 @@ def _base_model(adapter_dir: Path, model: str | None) -> str:
 
 def score_adapter(adapter_dir, task: str, *, data_dir: str | None = None, split: str = "validation",
                   model: str | None = None, drop_n: int = 0, max_length: int = 128, batch_size: int = 128,
-                  language: str = "en") -> dict[str, float]:
+                  language: str = "en", doc_stride: int = 128) -> dict[str, float]:
     """Metrics of the adapter + head saved in `adapter_dir` (AdapterHub format) on `split` of
-    `task` from `data_dir` (GLUE/XTREME layout; None: the HF hub)."""
+    `task` from `data_dir` (the task's local layout; None: the HF hub). Every task family is
+    scored: the head must be of the task's kind (a QA adapter wants max_length=384)."""
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         hint = " (a train.py workdir keeps its adapter in <workdir>/adapter)" if (adapter_dir / "adapter").is_dir() else ""
@@ -46,18 +47,25 @@ def score_adapter(adapter_dir, task: str, *, data_dir: str | None = None, split:
     name = base.load_adapter(adapter_dir, with_head=True)
     if name not in base.heads:
         raise ValueError(f"{adapter_dir} holds no prediction head (head_config.json): it cannot be scored on {task}")
-    head_cfg = base.heads[name].config
-    # AdapterHub writes a regression head as a classification head with one label.
-    if head_cfg.kind not in ("classification", "regression") or head_cfg.num_labels != spec.num_labels:
-        raise ValueError(f"{adapter_dir}'s head is {head_cfg.kind} with {head_cfg.num_labels} outputs; task {spec.name} "
-                         f"needs a {spec.kind} head with {spec.num_labels}")
+    _check_head(base.heads[name].config, spec, adapter_dir)
     examples = load_examples(spec, split, data_dir=data_dir, language=language)
-    batcher = Batcher(encode(examples, base.tokenizer(), max_length), batch_size, shuffle=False, drop_last=False,
-                      pad_id=base.config.pad_token_id, buckets=DataConfig().buckets)
+    encoded = encode_examples(spec, examples, base.tokenizer(), max_length, doc_stride=doc_stride)
+    batcher = Batcher(encoded, batch_size, shuffle=False, drop_last=False, pad_id=base.config.pad_token_id,
+                      buckets=DataConfig().buckets)
     slot, head = base.adapters[name], base.heads[name]
     evaluate = steps.make_eval_step(base.graphdef, slot.graphdef, head.graphdef, spec.kind, drop_n=drop_n)
     return loop.evaluate(spec, lambda p, b: evaluate(p, base.params, b), {"adapter": slot.params, "head": head.params},
                          batcher)
+
+
+def _check_head(head, task, adapter_dir) -> None:
+    """The saved head must answer the task: its kind and its number of outputs (or choices)."""
+    # AdapterHub writes a regression head as a classification head with one label.
+    kinds = ("classification", "regression") if task.kind in ("classification", "regression") else (task.kind,)
+    size = head.num_choices if head.kind == "multiple_choice" else head.num_labels
+    if head.kind not in kinds or size != task.num_labels:
+        raise ValueError(f"{adapter_dir}'s head is {head.kind} with {size} outputs; task {task.name} "
+                         f"needs a {task.kind} head with {task.num_labels}")
 
 
 def score_run_at_drops(workdir, drops) -> dict[int, dict[str, float]]:

@@ -24,7 +24,7 @@ from flax import nnx
 from flax_adapters.adapters.functional import apply
 from flax_adapters.training.sharding import constrain, gathered
 
-LOSS_KINDS = ("classification", "regression", "tagging", "multiple_choice")
+LOSS_KINDS = ("classification", "regression", "tagging", "multiple_choice", "question_answering")
 IGNORE_INDEX = -100  # HF/torch convention for tagging labels that carry no loss (padding, sub-words)
 
 
@@ -51,9 +51,19 @@ def adamw(learning_rate: float = 1e-4, weight_decay: float = 0.0) -> optax.Gradi
     return optax.adamw(learning_rate, weight_decay=weight_decay)
 
 
-def loss_value(kind: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean loss of one batch for a head kind; tagging ignores labels equal to IGNORE_INDEX."""
+def loss_value(kind: str, logits: jax.Array, labels: jax.Array, mask: jax.Array | None = None) -> jax.Array:
+    """Mean loss of one batch for a head kind; tagging ignores labels equal to IGNORE_INDEX.
+
+    Question answering: logits [B, T, 2] (start, end), labels [B, 2] token positions; the loss is
+    the mean of the start and end cross-entropies (AdapterHub's), over the real tokens only when
+    `mask` (the attention mask) is given, so a window's loss does not depend on its padding."""
     logits = logits.astype(jnp.float32)
+    if kind == "question_answering":
+        if mask is not None:
+            logits = jnp.where(mask[..., None] > 0, logits, -1e9)
+        start = optax.softmax_cross_entropy_with_integer_labels(logits[..., 0], labels[:, 0])
+        end = optax.softmax_cross_entropy_with_integer_labels(logits[..., 1], labels[:, 1])
+        return (start.mean() + end.mean()) / 2
     if kind in ("classification", "multiple_choice"):
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     if kind == "regression":
@@ -95,7 +105,7 @@ def make_loss_fn(graphdef, adapter_def, head_def, loss: str, *, drop_n: int = 0,
         rngs = None if key is None else nnx.Rngs(dropout=key)
         out = apply(graphdef, base, adapter_def, trainable.get("adapter"), head_def, trainable["head"],
                     *_inputs(batch), drop_n=drop_n, rngs=rngs)
-        return loss_value(loss, out.logits, batch["labels"]), out.logits
+        return loss_value(loss, out.logits, batch["labels"], batch.get("attention_mask")), out.logits
 
     return loss_fn
 

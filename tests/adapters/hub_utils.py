@@ -31,6 +31,8 @@ def hub_pair(tmp_path, adapter_config, kind="bert", head=None, randomize=True, s
         model.add_tagging_head("a", num_labels=5)
     elif head == "multiple_choice":
         model.add_multiple_choice_head("a", num_choices=3)
+    elif head == "question_answering":
+        model.add_qa_head("a")
     if randomize:
         # (IA)³ vectors scale activations: randomise them around 1, everything else around 0.
         is_ia3 = type(adapter_config).__name__ == "IA3Config"
@@ -66,3 +68,11 @@ def hub_logits(model, ids, mask, types):
         out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                     token_type_ids=torch.tensor(types))
     return out.logits.numpy()
+
+
+def hub_qa_logits(model, ids, mask, types):
+    """AdapterHub's question-answering output: (start_logits, end_logits), each [B, T]."""
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+                    token_type_ids=torch.tensor(types))
+    return out.start_logits.numpy(), out.end_logits.numpy()

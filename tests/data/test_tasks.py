@@ -4,20 +4,25 @@ import pytest
 
 from flax_adapters.data import TASKS, Task, get_task
 
-NAMES = ("cola", "mnli", "mrpc", "pawsx", "qnli", "rte", "sst2", "stsb", "xnli")
+NAMES = ("cola", "conll2003", "mnli", "mrpc", "pawsx", "qnli", "rte", "socialiqa", "squad", "sst2", "stsb", "xnli")
+FAMILIES = {"conll2003": "tagging", "socialiqa": "multiple_choice", "squad": "question_answering"}
 
 
 def test_registry_is_complete_and_consistent():
     assert tuple(sorted(TASKS)) == NAMES
     for name, task in TASKS.items():
         assert task.name == name and task.main_metric in task.metrics
-        assert len(task.text_columns) in (1, 2)
-        if task.kind == "regression":
-            assert task.num_labels == 1 and task.label_names == ()
+        if name in FAMILIES:
+            assert task.kind == FAMILIES[name] and task.layout.format != "tsv"
+            assert {"train", "validation"} <= set(task.splits)
+        elif task.kind == "regression":
+            assert task.num_labels == 1 and task.label_names == () and len(task.text_columns) in (1, 2)
         else:
             assert task.kind == "classification" and task.num_labels == len(task.label_names) >= 2
-        assert {"train", "validation", "test"} <= set(task.splits)
+            assert len(task.text_columns) in (1, 2) and {"train", "validation", "test"} <= set(task.splits)
         hash(task)  # frozen and hashable: usable as a dict key / static jit argument
+    assert get_task("social_i_qa").name == "socialiqa" and get_task("CoNLL-2003").name == "conll2003"
+    assert get_task("squad").holdout and get_task("socialiqa").holdout and not get_task("conll2003").holdout
 
 
 @pytest.mark.parametrize("variant,name", [("SST-2", "sst2"), ("sst2", "sst2"), ("sst_2", "sst2"), ("sts-b", "stsb"),
@@ -49,7 +54,7 @@ def test_main_metrics_follow_glue():
     main = {n: t.main_metric for n, t in TASKS.items()}
     assert main == {"sst2": "accuracy", "rte": "accuracy", "qnli": "accuracy", "mnli": "accuracy",
                     "xnli": "accuracy", "pawsx": "accuracy", "mrpc": "f1", "cola": "matthews",
-                    "stsb": "pearson"}
+                    "stsb": "pearson", "conll2003": "entity_f1", "socialiqa": "accuracy", "squad": "f1"}
     assert get_task("stsb").metrics == ("pearson", "spearman")
 
 

@@ -16,6 +16,8 @@ def tiny_model(method="seq_bn", kind="classification", cfg=TINY, **head):
     head.setdefault("num_labels", 3)
     if kind == "multiple_choice":
         head = {"num_choices": 3}
+    if kind == "question_answering":
+        head = {"num_labels": 2, "layers": 1}
     model.add_head("a", kind, **head)
     return model
 
@@ -29,6 +31,9 @@ def batch(kind="classification", n=8, length=10, seed=0, num_labels=3, vocab=99)
     if kind == "tagging":
         labels = rng.integers(0, num_labels, (n, length))
         labels[:, length - 3:] = -100
+    elif kind == "question_answering":  # start <= end inside the 7 real tokens
+        start = rng.integers(0, length - 3, n)
+        labels = np.stack([start, np.minimum(start + rng.integers(0, 3, n), length - 4)], axis=1)
     elif kind == "regression":
         labels = rng.normal(size=n).astype(np.float32)
     else:

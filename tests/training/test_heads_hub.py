@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 import flax_adapters as fa
-from tests.adapters.hub_utils import batch_for, hub_logits, hub_pair
+from tests.adapters.hub_utils import batch_for, hub_logits, hub_pair, hub_qa_logits
 
 pytestmark = pytest.mark.torch
 
 
-@pytest.mark.parametrize("kind", ["classification", "regression", "tagging", "multiple_choice"])
+@pytest.mark.parametrize("kind", ["classification", "regression", "tagging", "multiple_choice",
+                                  "question_answering"])
 def test_head_round_trip_with_adapterhub(tmp_path, kind):
     import adapters
     from adapters import SeqBnConfig
@@ -19,7 +20,10 @@ def test_head_round_trip_with_adapterhub(tmp_path, kind):
         ids, mask, types = (a.reshape(2, 3, -1) for a in batch_for(hub.config, batch=6))
     else:
         ids, mask, types = batch_for(hub.config)
-    want = hub_logits(hub, ids, mask, types)
+    # AdapterHub returns a QA head's start and end logits apart; ours are [B, T, 2].
+    out = lambda m: (np.stack(hub_qa_logits(m, ids, mask, types), axis=-1) if kind == "question_answering"
+                     else hub_logits(m, ids, mask, types))
+    want = out(hub)
 
     # AdapterHub -> ours
     model = fa.from_pretrained(base_dir)
@@ -33,7 +37,7 @@ def test_head_round_trip_with_adapterhub(tmp_path, kind):
     hub2 = adapters.BertAdapterModel.from_pretrained(base_dir).eval()
     hub2.load_adapter(str(tmp_path / "ours"), use_safetensors=True)
     hub2.set_active_adapters("a")
-    np.testing.assert_allclose(hub_logits(hub2, ids, mask, types), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(out(hub2), want, rtol=0, atol=1e-5)
 
     # ours -> ours
     again = fa.from_pretrained(base_dir)

@@ -78,7 +78,7 @@ def test_full_finetune_step_trains_base_and_head():
     assert sum(changed) > 0.8 * len(changed)  # nearly all (the unused pooler gets no gradient)
 
 
-@pytest.mark.parametrize("kind", ["regression", "tagging", "multiple_choice"])
+@pytest.mark.parametrize("kind", ["regression", "tagging", "multiple_choice", "question_answering"])
 def test_every_loss_kind_trains(kind):
     model = tiny_model(kind=kind, num_labels=5 if kind == "tagging" else 3)
     state, step = _setup(model, kind=kind)
@@ -98,6 +98,19 @@ def test_tagging_loss_ignores_minus_100():
     want = -np.mean([logp[b, t, labels[b, t]] for b in range(2) for t in range(4) if valid[b, t]])
     np.testing.assert_allclose(float(loss_value("tagging", logits, labels)), want, rtol=1e-6)
     assert float(loss_value("tagging", logits, jnp.full((2, 4), -100))) == 0.0  # no NaN
+
+
+def test_qa_loss_is_adapterhub_s_and_ignores_padding():
+    logits = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 2))
+    labels = jnp.array([[1, 3], [0, 2]])
+    logp = np.asarray(jax.nn.log_softmax(logits, axis=1))
+    want = -np.mean([(logp[b, labels[b, 0], 0] + logp[b, labels[b, 1], 1]) / 2 for b in range(2)])
+    np.testing.assert_allclose(float(loss_value("question_answering", logits, labels)), want, rtol=1e-6)
+    # With the attention mask, padded positions leave the loss unchanged whatever their logits.
+    mask = jnp.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]])
+    noisy = jnp.where(mask[..., None] > 0, logits, 50.0)
+    a, b = (float(loss_value("question_answering", x, labels, mask)) for x in (logits, noisy))
+    assert a == pytest.approx(b, rel=1e-6) and a < float(loss_value("question_answering", noisy, labels))
 
 
 def test_switching_adapters_does_not_recompile():
