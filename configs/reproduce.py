@@ -20,6 +20,11 @@
     python experiments/reproduce.py --config=configs/reproduce.py:quick --workdir=runs/q \
         --config.convergence_runs=runs/minilm_sst2_full,runs/minilm_sst2_pfeiffer \
         --config.add_task_table=runs/add_rte/add_task.json
+    # time a tagging step and a QA step (qa_seq_len = 384 tokens) beside PyTorch + AdapterHub too
+    # (methods section; on a 2-core CPU the quick shape's QA group at 384 tokens would take about as
+    # long as the whole quick suite -- an estimate from its FLOPs -- so try it on tiny or a GPU):
+    python experiments/reproduce.py --config=configs/reproduce.py:tiny --workdir=runs/t \
+        --config.sections=methods --config.tasks=classification,tagging,question_answering
 """
 
 from flax_adapters.reproduce import default_config

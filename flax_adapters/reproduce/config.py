@@ -2,7 +2,8 @@
 
 A suite is a set of sections (SECTIONS), each measuring one of the papers' questions on one
 workload, JAX and PyTorch interleaved in the same run. `quick` fits 15 minutes on a 2-core CPU;
-`paper` runs the papers' shapes and input grid (for a GPU/TPU).
+`paper` runs the papers' shapes and input grid (for a GPU/TPU). `tasks` adds head kinds beyond
+classification to the methods section's training step (reproduce/head_kinds.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flax_adapters.training.config import config_dict_of, dataclass_from, neares
 
 SECTIONS = ("peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage", "convergence")
 TORCH_COMPILE_TARGETS = ("train:full", "train:seq_bn", "infer:bare", "infer:seq_bn")
+TASK_KINDS = ("classification", "tagging", "question_answering")  # head kinds the methods section can time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,12 @@ class ReproConfig:
     input_grid: tuple = ()
     extra_shapes: tuple = ()
     methods: tuple = ("seq_bn", "double_seq_bn", "par_bn", "lora", "ia3", "prefix_tuning", "compacter")
+    # Head kinds of the methods section's training step: classification is its own groups (always
+    # run); "tagging" (9 labels per token) and "question_answering" (start/end per token, at
+    # qa_seq_len tokens) each add one more group of full FT + every method, JAX beside PyTorch +
+    # AdapterHub (reproduce/head_kinds.py). Main workload only, not the input grid / extra shapes.
+    tasks: tuple = ("classification",)
+    qa_seq_len: int = 384                    # SQuAD's usual window
     drops: tuple = tuple(range(11))          # AdapterDrop training: n = dropped layers (robust draws 0…10)
     torch_drops: tuple = (0, 5)              # the same on PyTorch + AdapterHub
     parallel_batch: int = 4                  # one input through N task adapters
@@ -83,6 +91,9 @@ def _validate(cfg: ReproConfig) -> None:
     bad = [m for m in cfg.methods if m not in registry.METHODS]
     if bad:
         raise ValueError(f"unknown method(s) {bad}; registered (nearest first): {nearest_first(bad[0], registry.METHODS)}")
+    bad = [t for t in cfg.tasks if t not in TASK_KINDS]
+    if bad:
+        raise ValueError(f"tasks: unknown head kind(s) {bad}; choose from {', '.join(TASK_KINDS)}")
     bad = [t for t in cfg.torch_compile if t not in TORCH_COMPILE_TARGETS]
     if bad:
         raise ValueError(f"torch_compile: unknown target(s) {bad}; choose from (nearest first) "
@@ -91,6 +102,11 @@ def _validate(cfg: ReproConfig) -> None:
     if bad:
         raise ValueError(f"unknown model shape(s) {bad}; choose from (nearest first) {nearest_first(bad[0], SHAPES)}")
     layers = Workload(cfg.shape).num_layers
+    enc = Workload(cfg.shape).encoder_config()
+    # RoBERTa's positions start after the padding index (514 → 512 usable), as models/model.py counts.
+    positions = enc.max_position_embeddings - (enc.pad_token_id + 1 if enc.position_style == "roberta" else 0)
+    if "question_answering" in cfg.tasks and not 2 <= cfg.qa_seq_len <= positions:
+        raise ValueError(f"qa_seq_len {cfg.qa_seq_len} must be in [2, {positions}] (the {cfg.shape} shape's positions)")
     for name in ("drops", "torch_drops", "parallel_drops"):
         bad = [n for n in getattr(cfg, name) if not 0 <= n < layers]
         if bad:

@@ -36,14 +36,17 @@ def inputs_of(batch: dict) -> tuple:
     return batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
 
 
-def build_model(wl: Workload, adapters: dict[str, str] | None = None, seed: int = 0) -> AdapterModel:
-    """A random model of the workload's shape with `adapters` {name: method}, a 2-class head each
-    (and a head 'bare' for the adapter-free model)."""
+def build_model(wl: Workload, adapters: dict[str, str] | None = None, seed: int = 0, *,
+                kind: str = "classification", **head) -> AdapterModel:
+    """A random model of the workload's shape with `adapters` {name: method}, a head of `kind`
+    each (default: 2-class classification; `head`: its HeadConfig options) and a head 'bare' for
+    the adapter-free model."""
+    head = head or {"num_labels": 2}
     model = AdapterModel.from_config(wl.encoder_config(), seed=seed)
-    model.add_head("bare", "classification", num_labels=2, seed=seed)
+    model.add_head("bare", kind, seed=seed, **head)
     for i, (name, method) in enumerate((adapters or {}).items()):
         model.add_adapter(name, method, seed=seed + i)
-        model.add_head(name, "classification", num_labels=2, seed=seed + i)
+        model.add_head(name, kind, seed=seed + i, **head)
     return model
 
 
@@ -54,16 +57,18 @@ def _meta(compiled, seconds: float) -> dict:
             "program": program}
 
 
-def train(model: AdapterModel, adapter: str | None, batch: dict, *, drop_n: int = 0) -> Variant:
-    """One training step: full fine-tuning (adapter None: base + head) or adapter + head only."""
+def train(model: AdapterModel, adapter: str | None, batch: dict, *, drop_n: int = 0,
+          kind: str = "classification") -> Variant:
+    """One training step: full fine-tuning (adapter None: base + head) or adapter + head only; `kind`
+    is the loss of the model's heads (build_model) and batch["labels"] is shaped for it."""
     tx = adamw(LEARNING_RATE)
     head = model.heads[adapter or "bare"]
     if adapter is None:
-        step = make_train_step(model.graphdef, None, head.graphdef, "classification", tx, full_finetune=True)
+        step = make_train_step(model.graphdef, None, head.graphdef, kind, tx, full_finetune=True)
         params, frozen = {"base": model.params, "head": head.params}, None
     else:
         slot = model.adapters[adapter]
-        step = make_train_step(model.graphdef, slot.graphdef, head.graphdef, "classification", tx, drop_n=drop_n)
+        step = make_train_step(model.graphdef, slot.graphdef, head.graphdef, kind, tx, drop_n=drop_n)
         params, frozen = {"adapter": slot.params, "head": head.params}, model.params
     return _stepper(step, init_state(params, tx), frozen, batch)
 

@@ -160,6 +160,29 @@ def jax_vs_torch_table(m: dict) -> str:
     return text
 
 
+def head_kinds_table(m: dict, kinds) -> str:
+    """The methods section's extra head kinds (reproduce/head_kinds.py): one training step per
+    variant, JAX beside PyTorch + AdapterHub from the same rounds."""
+    rows, notes = [], []
+    for kind in kinds:
+        g = m[kind]
+        for name, r in g["train"].items():
+            if not name.startswith("jax/"):
+                continue
+            v = name[4:]
+            other = g["train"].get(f"torch/{v}")
+            rows.append([kind, v, _sig(1e3 * r["median_s"]), "—" if other is None else _sig(1e3 * other["median_s"]),
+                         with_interval(r, "jax_vs_torch_speedup"), with_interval(r, "speedup_vs_full"),
+                         _f((other or {}).get("speedup_vs_full"))])
+        notes.append(f"{kind}: {g['workload']['description']}")
+        if g.get("errors"):
+            notes.append(f"{kind} baselines that failed: " + "; ".join(f"`{k}`: {e}" for k, e in g["errors"].items()))
+    return (_table(["head", "variant", "JAX ms/step", "PyTorch + AdapterHub ms/step", "PyTorch ÷ JAX [95%]",
+                    "speed-up vs full (JAX)", "(PyTorch)"], rows)
+            + "\nWorkloads: " + ". ".join(notes) + ". Tagging: 9 labels per token, padding ignored; QA: AdapterHub's "
+              "start/end head, both positions inside each row's real tokens.\n")
+
+
 def mfu_table(m: dict, peak: dict) -> str:
     gemm = peak.get("jax", {}).get("gflops")
     rows = []

@@ -17,9 +17,9 @@ from typing import Callable
 from absl import logging
 
 from flax_adapters import benchmark
-from flax_adapters.reproduce import headline, plots, records, sections, torch_side
+from flax_adapters.reproduce import head_kinds, headline, plots, records, sections, torch_side
 from flax_adapters.reproduce import report as fmt
-from flax_adapters.reproduce.config import ReproConfig, workload
+from flax_adapters.reproduce.config import TASK_KINDS, ReproConfig, workload
 
 # Minutes each section took in the quick suite on a 2-core CPU. Before sections worth one such
 # minute have finished, the ETA is these times the suite's PACE; after, the pace measured so far.
@@ -33,10 +33,13 @@ PACE = {"quick": 1.0, "tiny": 1.1 / 14.6}
 class Progress:
     """One line per event: what runs now, its place in the suite, elapsed time and an ETA."""
 
-    def __init__(self, plan: list[str], log: Callable[[str], None], suite: str = "quick"):
+    def __init__(self, plan: list[str], log: Callable[[str], None], suite: str = "quick",
+                 extra: dict[str, float] | None = None):
         self.plan, self.log, self.start, self.done = plan, log, time.perf_counter(), 0.0
         self.prior = PACE.get(suite, 1.0)
-        self.total = sum(WEIGHTS[s.split(":")[0]] for s in plan)
+        # extra: minutes a plan entry adds to its section's weight (the methods section's head kinds).
+        self.weights = {s: WEIGHTS[s.split(":")[0]] + (extra or {}).get(s, 0.0) for s in plan}
+        self.total = sum(self.weights.values())
         self.current = ""
 
     def begin(self, name: str) -> None:
@@ -44,7 +47,7 @@ class Progress:
         self.say("started")
 
     def finish(self, name: str) -> None:
-        self.done += WEIGHTS[name.split(":")[0]]
+        self.done += self.weights.get(name, WEIGHTS[name.split(":")[0]])
         self.say("finished")
 
     def say(self, what: str) -> None:
@@ -74,6 +77,8 @@ def _run_section(cfg: ReproConfig, name: str, say: Callable[[str], None]) -> dic
     wl = workload(cfg)
     if name == "peak":
         return sections.peak(cfg, say)
+    if name == "methods":  # the main workload's methods, with a group per extra head kind (cfg.tasks)
+        return head_kinds.add_groups(cfg, wl, sections.methods(cfg, wl, say), say)
     if name in ("storage",):
         return records.storage(cfg, wl, say)
     if name == "convergence":
@@ -88,7 +93,7 @@ def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] 
     torch_note = torch_side.unavailable() if cfg.torch else "PyTorch baselines off (config.torch = False)"
     results["environment"] = dict(benchmark.environment(), torch_baselines=torch_note or torch_side.info())
     plan = _plan(cfg)
-    progress = Progress(plan, log, cfg.suite)
+    progress = Progress(plan, log, cfg.suite, extra={"methods": head_kinds.eta_minutes(cfg)})
     for name in plan:
         if name in results["sections"]:
             progress.current = name
@@ -137,6 +142,10 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
     section("1. Each method vs full fine-tuning (paper 1, Table 1)", "methods", fmt.methods_table)
     for key in (k for k in s if k.startswith("methods:")):
         section(f"1b. Each method vs full fine-tuning, {key[8:]}", key, fmt.methods_table)
+    kinds = [k for k in s.get("methods", {}) if k in TASK_KINDS]  # cfg.tasks beyond classification
+    if kinds:
+        out += ["## 1c. Other head kinds: training step, JAX vs PyTorch + AdapterHub\n",
+                fmt.head_kinds_table(s["methods"], kinds)]
     section("2. AdapterDrop: training speed vs n", "adapterdrop", fmt.adapterdrop_table)
     section("3. Parallel multi-task inference, N × n (paper 1, Table 2)", "parallel", fmt.parallel_table)
     section("4. AdapterFusion and pruning", "fusion", fmt.fusion_table)

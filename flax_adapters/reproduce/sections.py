@@ -3,7 +3,8 @@ PyTorch -- compiles them, then times them interleaved in one run (benchmark.meas
 its ratios from medians of that same run. A section returns a JSON-able dict; `report` renders it.
 
   peak         fp32 GEMM rate of XLA and torch (the MFU denominator)
-  methods      per method: training step vs full FT, inference vs bare, JAX vs PyTorch
+  methods      per method: training step vs full FT, inference vs bare, JAX vs PyTorch (the runner adds
+               tagging / QA training groups when config.tasks asks: head_kinds.py)
   adapterdrop  Pfeiffer training step with adapters dropped from layers 0…n−1, per n
   parallel     N task adapters over one input on the shared trunk, per N × n
   mixed        one batch of 8 different tasks vs the same batch through one task
@@ -26,7 +27,7 @@ Log = Callable[[str], None]
 MERGEABLE = ("lora", "ia3")
 
 
-def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Callable[[], benchmark.Variant]):
+def torch_variant(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Callable[[], benchmark.Variant]):
     """Adds a PyTorch variant unless torch is off or absent; a failure (e.g. torch.compile on an
     unsupported platform) is recorded under `errors` and the rest of the section goes on."""
     if not cfg.torch or torch_side.unavailable():
@@ -37,14 +38,14 @@ def _torch(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Cal
         errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
-def _put(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
+def put_ratio(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
     """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% bootstrap interval over rounds."""
     q = benchmark.ratio(results, numerator, denominator)
     r[key] = None if q is None else q["value"] - minus
     r[key + "_ci"] = None if q is None else [c - minus for c in q["ci"]]
 
 
-def _aa(results: dict, reference: str) -> dict | None:
+def aa_record(results: dict, reference: str) -> dict | None:
     """The A/A control — the reference's second timing in each round over its first — taken out of
     `results` (the tables list programs, not the control) with its samples kept."""
     q = benchmark.ratio(results, reference + benchmark.AA, reference)
@@ -52,7 +53,7 @@ def _aa(results: dict, reference: str) -> dict | None:
     return None if q is None else dict(q, samples_s=twin["samples_s"])
 
 
-def _resolve(cfg: ReproConfig, pairs, kind: str) -> benchmark.Resolution:
+def resolution(cfg: ReproConfig, pairs, kind: str) -> benchmark.Resolution:
     """Rounds beyond cfg.repeats/infer_repeats until the listed ratios resolve ± cfg.resolve_halfwidth,
     within this group's share of the time budget (inference: short calls, many rounds)."""
     budget = cfg.infer_budget_s if kind == "infer" else cfg.train_budget_s
@@ -79,55 +80,55 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
 
     shared = torch_side.Shared(wl)  # the AdapterHub adapters' variants share one base model
     train["jax/full"] = jax_side.train(model, None, batch)
-    _torch(cfg, train, errors, "torch/full", lambda: torch_side.train(wl, None, host))
+    torch_variant(cfg, train, errors, "torch/full", lambda: torch_side.train(wl, None, host))
     for m in cfg.methods:
         train[f"jax/{m}"] = jax_side.train(model, m, batch)
-        _torch(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host, shared=shared))
+        torch_variant(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host, shared=shared))
     if "lora" in cfg.methods:
-        _torch(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host))
+        torch_variant(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host))
     for m in ("full", "seq_bn"):
         if compiled(f"train:{m}") and (m == "full" or m in cfg.methods):
-            _torch(cfg, train, errors, f"torch.compile/{m}",
+            torch_variant(cfg, train, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
     pairs = [("jax/full" + benchmark.AA, "jax/full"), ("jax/full", "jax/seq_bn"), ("torch/seq_bn", "jax/seq_bn")]
-    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full", resolve=_resolve(cfg, pairs, "train"))
+    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full", resolve=resolution(cfg, pairs, "train"))
 
     shared = torch_side.Shared(wl)  # a new one: the training variants' model is released with them
     infer["jax/bare"] = jax_side.infer(model, None, batch)
-    _torch(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
+    torch_variant(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
     for m in cfg.methods:
         infer[f"jax/{m}"] = jax_side.infer(model, m, batch)
-        _torch(cfg, infer, errors, f"torch/{m}", lambda m=m: torch_side.infer(wl, m, host, shared=shared))
+        torch_variant(cfg, infer, errors, f"torch/{m}", lambda m=m: torch_side.infer(wl, m, host, shared=shared))
         if m in MERGEABLE:
             model.merge_adapter(m)  # the bare program over merged weights
             infer[f"jax/{m}_merged"] = jax_side.infer(model, None, batch, head=m)
             model.unmerge_adapter()
-            _torch(cfg, infer, errors, f"torch/{m}_merged", lambda m=m: torch_side.infer(wl, m, host, merged=True))
+            torch_variant(cfg, infer, errors, f"torch/{m}_merged", lambda m=m: torch_side.infer(wl, m, host, merged=True))
     if "lora" in cfg.methods:
-        _torch(cfg, infer, errors, "peft/lora", lambda: torch_side.peft_infer(wl, host))
-        _torch(cfg, infer, errors, "peft/lora_merged", lambda: torch_side.peft_infer(wl, host, merged=True))
+        torch_variant(cfg, infer, errors, "peft/lora", lambda: torch_side.peft_infer(wl, host))
+        torch_variant(cfg, infer, errors, "peft/lora_merged", lambda: torch_side.peft_infer(wl, host, merged=True))
     for m in ("bare", "seq_bn"):
         if compiled(f"infer:{m}") and (m == "bare" or m in cfg.methods):
-            _torch(cfg, infer, errors, f"torch.compile/{m}",
+            torch_variant(cfg, infer, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
     # The headline ratios and the control get extra rounds (among themselves: benchmark.interleaved).
     pairs = [("jax/bare" + benchmark.AA, "jax/bare"), ("jax/seq_bn", "jax/bare"), ("jax/lora_merged", "jax/bare"),
              ("torch/seq_bn", "jax/seq_bn")]
     infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="jax/bare",
-                              resolve=_resolve(cfg, pairs, "infer"))
+                              resolve=resolution(cfg, pairs, "infer"))
 
-    aa = {"train": _aa(train, "jax/full"), "infer": _aa(infer, "jax/bare")}
+    aa = {"train": aa_record(train, "jax/full"), "infer": aa_record(infer, "jax/bare")}
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
     ref = lambda res, fw, what: f"{fw}/{what}" if f"{fw}/{what}" in res else f"torch/{what}"  # noqa: E731
     for name, r in train.items():
         framework, method = name.split("/")
-        _put(r, "speedup_vs_full", train, ref(train, framework, "full"), name)
+        put_ratio(r, "speedup_vs_full", train, ref(train, framework, "full"), name)
         if framework == "jax" and method != "full":
             r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
     for name, r in infer.items():
-        _put(r, "overhead_vs_bare", infer, name, ref(infer, name.split("/")[0], "bare"), minus=1.0)
+        put_ratio(r, "overhead_vs_bare", infer, name, ref(infer, name.split("/")[0], "bare"), minus=1.0)
     return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
             "aa": aa,
             "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
@@ -144,18 +145,18 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         variants[f"jax/{n}"] = jax_side.train(model, "a", batch, drop_n=n)
     shared = torch_side.Shared(wl)
     for n in sorted(set(cfg.torch_drops) | {0}):
-        _torch(cfg, variants, errors, f"torch/{n}",
+        torch_variant(cfg, variants, errors, f"torch/{n}",
                lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n, shared=shared))
     log(f"adapterdrop: {len(variants)} variants built; timing")
     deepest = f"jax/{max(drops)}"
     pairs = [("jax/0" + benchmark.AA, "jax/0"), ("jax/0", "jax/5" if "jax/5" in variants else deepest)]
-    res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0", resolve=_resolve(cfg, pairs, "train"))
-    aa = _aa(res, "jax/0")
+    res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0", resolve=resolution(cfg, pairs, "train"))
+    aa = aa_record(res, "jax/0")
     L = wl.num_layers
     for name, r in res.items():
         framework, n = name.split("/")
         r["n"] = int(n)
-        _put(r, "speedup_vs_n0", res, f"{framework}/0", name)
+        put_ratio(r, "speedup_vs_n0", res, f"{framework}/0", name)
         r["cost_model"] = 2 * L / (2 * L - int(n))
     robust = list(range(min(11, L)))  # the reference implementation's U{0…10}
     out = {"workload": wl.as_dict(), "train": res, "errors": errors, "robust_over": robust, "aa": aa}
@@ -179,15 +180,15 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         variants = {f"jax/{n}": jax_side.parallel(model, names[:N], batch, n) for n in sorted(set(cfg.parallel_drops) | {0})}
         if N in cfg.torch_parallel:
             for n in torch_drops:
-                _torch(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
+                torch_variant(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
         pairs = [("jax/0" + benchmark.AA, "jax/0"), ("jax/0", "jax/5")]
         res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0",
-                                resolve=_resolve(cfg, pairs, "infer") if N == max(cfg.parallel_tasks) else None)
-        aa[str(N)] = _aa(res, "jax/0")
+                                resolve=resolution(cfg, pairs, "infer") if N == max(cfg.parallel_tasks) else None)
+        aa[str(N)] = aa_record(res, "jax/0")
         for name, r in res.items():
             framework, n = name.split("/")
             r["n"] = int(n)
-            _put(r, "speedup_vs_n0", res, f"{framework}/0", name)
+            put_ratio(r, "speedup_vs_n0", res, f"{framework}/0", name)
             r["cost_model_vs_n0"] = N * L / (int(n) + N * (L - int(n)))
             if r.get("flops") and res[f"{framework}/0"].get("flops"):  # XLA programs (torch has no count)
                 # Finer than the layer-count model: vmap fans out at layer n's first hook, not its input.
@@ -209,9 +210,9 @@ def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     log("mixed: timing")
     pairs = [("single" + benchmark.AA, "single"), ("single", "mixed8")]
     res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup, twin="single",
-                            resolve=_resolve(cfg, pairs, "infer"))
-    out = {"workload": wl.as_dict(), "aa": _aa(res, "single")}
-    _put(out, "relative_throughput", res, "single", "mixed8")
+                            resolve=resolution(cfg, pairs, "infer"))
+    out = {"workload": wl.as_dict(), "aa": aa_record(res, "single")}
+    put_ratio(out, "relative_throughput", res, "single", "mixed8")
     # XLA's count of the two programs: how much of the gap is extra work rather than worse kernels.
     f_mixed, f_single = res["mixed8"].get("flops"), res["single"].get("flops")
     out["flops_ratio"] = f_mixed / f_single if f_mixed and f_single else None
@@ -238,14 +239,14 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         train[label] = jax_side.fusion_train(model, name, "a0", batch)
         infer[label] = jax_side.infer(model, name, batch, head="a0")
     log(f"fusion: {len(train) + len(infer)} variants built; timing")
-    control = lambda ref, kind: _resolve(cfg, [(ref + benchmark.AA, ref)], kind)  # noqa: E731
+    control = lambda ref, kind: resolution(cfg, [(ref + benchmark.AA, ref)], kind)  # noqa: E731
     out = {"workload": wl.as_dict(),
            "train": benchmark.measure(train, cfg.repeats, cfg.warmup, twin="full", resolve=control("full", "train")),
            "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="bare", resolve=control("bare", "infer")),
            "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
-    out["aa"] = {"train": _aa(out["train"], "full"), "infer": _aa(out["infer"], "bare")}
+    out["aa"] = {"train": aa_record(out["train"], "full"), "infer": aa_record(out["infer"], "bare")}
     for kind, ref in (("train", "full"), ("infer", "bare")):
         for name, r in out[kind].items():
-            _put(r, "time_vs_adapter", out[kind], name, "adapter")
-            _put(r, f"time_vs_{ref}", out[kind], name, ref)
+            put_ratio(r, "time_vs_adapter", out[kind], name, "adapter")
+            put_ratio(r, f"time_vs_{ref}", out[kind], name, ref)
     return out

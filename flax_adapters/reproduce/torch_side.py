@@ -75,6 +75,29 @@ def _flex(wl: Workload, seed: int = 0):
     return adapters.AutoAdapterModel.from_config(wl.hf_config())
 
 
+def _add_head(model, name: str, kind: str, num_labels: int) -> None:
+    """AdapterHub's head of `kind`: a classification or tagging head (1 layer for tagging, AdapterHub's
+    default, as ours), or its QuestionAnsweringHead (1 dense layer, start/end logits per token)."""
+    if kind == "classification":
+        model.add_classification_head(name, num_labels=num_labels)
+    elif kind == "tagging":
+        model.add_tagging_head(name, num_labels=num_labels)
+    elif kind == "question_answering":
+        model.add_qa_head(name)
+    else:
+        raise ValueError(f"no AdapterHub head for kind {kind!r}")
+
+
+def hub_labels(host: dict, kind: str) -> dict:
+    """The host batch with AdapterHub's label arguments: its QA head takes start_positions and
+    end_positions [B], where ours takes labels [B, 2]; the other heads take `labels` as ours."""
+    if kind != "question_answering":
+        return host
+    out = {k: v for k, v in host.items() if k != "labels"}
+    out["start_positions"], out["end_positions"] = host["labels"][:, 0], host["labels"][:, 1]
+    return out
+
+
 def _config(method: str, drop_n: int):
     import adapters
 
@@ -158,23 +181,26 @@ def infer_variant(model, host: dict, compile: bool = False) -> Variant:
 
 
 def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, compile: bool = False,
-          shared: Shared | None = None) -> Variant:
+          shared: Shared | None = None, kind: str = "classification", num_labels: int = 2) -> Variant:
     """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`
-    (on the `shared` model when given: see Shared)."""
+    (on the `shared` model when given: see Shared), with a head of `kind` (host["labels"] shaped
+    as our step takes them: see hub_labels)."""
+    host = hub_labels(host, kind)
     if shared is not None and method is not None and not compile:
-        return _shared_train(shared.model, method, drop_n, host)
+        return _shared_train(shared.model, method, drop_n, host, kind, num_labels)
     model = _flex(wl)
-    model.add_classification_head("t", num_labels=2)
+    _add_head(model, "t", kind, num_labels)
     if method is not None:
         model.add_adapter("t", config=_config(method, drop_n))
         model.train_adapter("t")
     return train_variant(model, host, compile)
 
 
-def _shared_train(model, method: str, drop_n: int, host: dict) -> Variant:
+def _shared_train(model, method: str, drop_n: int, host: dict, kind: str = "classification",
+                  num_labels: int = 2) -> Variant:
     name = f"{method}_n{drop_n}"
     model.add_adapter(name, config=_config(method, drop_n))
-    model.add_classification_head(name, num_labels=2)
+    _add_head(model, name, kind, num_labels)
 
     def select():  # freezes all but this adapter (heads stay trainable; only the active one gets grads)
         model.train_adapter(name)
