@@ -35,6 +35,7 @@ _DROP = flags.DEFINE_integer("drop_n", 0, "AdapterDrop at inference: skip the ad
 _MAXLEN = flags.DEFINE_integer("max_length", 128, "tokens per example (as in training)")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "evaluation batch size")
 _STRIDE = flags.DEFINE_integer("doc_stride", 128, "question answering: tokens shared by consecutive context windows")
+_PACK = flags.DEFINE_bool("packing", False, "several examples per row (same scores, less padding computed)")
 
 
 def main(argv):
@@ -43,7 +44,7 @@ def main(argv):
     try:
         metrics = score_adapter(_ADAPTER.value, _TASK.value, data_dir=_DATA.value, split=_SPLIT.value,
                                 model=_MODEL.value, drop_n=_DROP.value, max_length=_MAXLEN.value,
-                                batch_size=_BATCH.value, doc_stride=_STRIDE.value)
+                                batch_size=_BATCH.value, doc_stride=_STRIDE.value, packing=_PACK.value)
     except (ValueError, FileNotFoundError, DataError) as e:
         sys.exit(f"error: {e}")
     print(json.dumps(metrics, indent=1))

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .packing import pack, row_buckets
+from .packing import units as packing_units
+
 _CACHE_FORMAT = 1  # bump when the cached arrays change meaning
 _TOKENIZE_CHUNK = 8192  # examples per tokenizer call: bounds the Python lists held at once
 
@@ -144,11 +147,15 @@ class Batcher:
     Evaluation: `eval_batches()` in the original order, the last batch filled up to batch_size
     with copies of a real row and flagged by `example_mask` (False on the copies), so no
     extra shape is compiled; drop masked rows before computing metrics.
+    With `packing`, every batch (same examples, same order) is laid out packed (data/packing.py):
+    rows of `row_length` tokens (default: the encoding's max_length) holding several examples, their
+    number padded to a few row counts (multiples of `row_multiple`: the devices a batch is split over).
     """
 
     def __init__(self, encoded: Encoded, batch_size: int, *, seed: int = 0, shuffle: bool = True,
                  drop_last: bool = True, buckets=(32, 64, 128, 256, 512), group_by_length: bool = True,
-                 pad_id: int = 0, chunk_batches: int = 50):
+                 pad_id: int = 0, chunk_batches: int = 50, packing: bool = False, row_length: int | None = None,
+                 row_multiple: int = 1):
         n = len(encoded)
         if n == 0:
             raise ValueError("encoded: no examples")
@@ -170,6 +177,14 @@ class Batcher:
         self._lengths = encoded.lengths
         self._labels = encoded.labels.astype(np.float32 if encoded.labels.dtype.kind == "f" else np.int32)
         self._epoch_cache: tuple[int, list[np.ndarray]] | None = None
+        self.packing, self.row_length = bool(packing), int(row_length or encoded.max_length)
+        if self.packing:
+            tokens, per_example = packing_units(encoded, np.arange(1))  # MC: num_choices sequences each
+            longest = int(tokens.lengths.max())
+            if self.row_length < longest:
+                raise ValueError(f"row_length {self.row_length} is shorter than the longest example ({longest} tokens)")
+            # Sharded batches split rows over devices: row counts stay multiples of the device count.
+            self.row_buckets = row_buckets(len(per_example) * self.batch_size, row_multiple)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -228,6 +243,9 @@ class Batcher:
 
     def collate(self, indices) -> dict[str, np.ndarray]:
         indices = np.asarray(indices, dtype=np.int64)
+        if self.packing:
+            return pack(self.encoded, indices, self.row_length, self.pad_id, self.row_buckets,
+                        labels=self._labels[indices])
         out = self.encoded.padded(indices, self.bucket(int(self._lengths[indices].max())), self.pad_id)
         if "labels" not in out:  # token-level encodings (data/tagging.py) pad their own labels
             out["labels"] = self._labels[indices]

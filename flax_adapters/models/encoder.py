@@ -10,6 +10,11 @@ Attention runs through `jax.nn.dot_product_attention` (`EncoderConfig.attention`
 "auto" = cuDNN flash attention on CUDA GPUs where dtype, shape and mask allow, XLA elsewhere);
 only training with attention dropout takes an explicit-probabilities path, since that function
 has no dropout.
+
+Packed rows (several examples per row, data/packing.py) pass `segment_ids` [B, T] (0: padding,
+k > 0: the k-th example of the row) instead of an attention mask: attention becomes
+block-diagonal, positions restart at every example and token types are kept, so each example
+computes what it would alone (models/packed.py reads one vector or one window per example).
 """
 
 from __future__ import annotations
@@ -115,6 +120,15 @@ def attention(q, k, v, bias, setting: str = "auto", dropout=None):
     return jax.nn.dot_product_attention(q, k, v, bias=bias, implementation=impl)
 
 
+def segment_positions(segment_ids: jax.Array) -> jax.Array:
+    """[B, T] segment ids -> each token's index within its run of equal ids (examples are
+    contiguous in a packed row, so a run is one example)."""
+    idx = jnp.broadcast_to(jnp.arange(segment_ids.shape[1]), segment_ids.shape)
+    starts = jnp.concatenate([jnp.ones_like(segment_ids[:, :1], bool),
+                              segment_ids[:, 1:] != segment_ids[:, :-1]], axis=1)
+    return idx - jax.lax.cummax(jnp.where(starts, idx, 0), axis=1)
+
+
 class Embeddings(nnx.Module):
     def __init__(self, cfg: EncoderConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -125,17 +139,23 @@ class Embeddings(nnx.Module):
         self.ln = _layer_norm(cfg, rngs)
         self.dropout = nnx.Dropout(cfg.hidden_dropout_prob)
 
-    def position_ids(self, input_ids: jax.Array) -> jax.Array:
+    def position_ids(self, input_ids: jax.Array, segment_ids: jax.Array | None = None) -> jax.Array:
+        if segment_ids is not None:  # packed rows: every example counts from its own first token
+            within = segment_positions(segment_ids)
+            if self.cfg.position_style == "roberta":
+                return jnp.where(segment_ids > 0, within + self.cfg.pad_token_id + 1, self.cfg.pad_token_id)
+            return within
         if self.cfg.position_style == "roberta":
             # fairseq: positions count non-padding tokens from pad_token_id + 1; padding keeps pad id.
             mask = (input_ids != self.cfg.pad_token_id).astype(jnp.int32)
             return jnp.cumsum(mask, axis=1) * mask + self.cfg.pad_token_id
         return jnp.broadcast_to(jnp.arange(input_ids.shape[1]), input_ids.shape)
 
-    def __call__(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None):
+    def __call__(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None, segment_ids=None):
         if token_type_ids is None:
             token_type_ids = jnp.zeros_like(input_ids)
-        h = self.word(input_ids) + self.token_type(token_type_ids) + self.position(self.position_ids(input_ids))
+        positions = self.position_ids(input_ids, segment_ids)
+        h = self.word(input_ids) + self.token_type(token_type_ids) + self.position(positions)
         h = self.ln(h).astype(self.cfg.dtype)
         return self.dropout(h, deterministic=rngs is None, rngs=rngs)
 
@@ -187,13 +207,18 @@ class Encoder(nnx.Module):
         self.pooler = _dense(cfg, cfg.hidden_size, cfg.hidden_size, rngs) if add_pooling_layer else None
 
     @staticmethod
-    def mask_bias(attention_mask: jax.Array) -> jax.Array:
-        """[B, T] 0/1 mask -> additive fp32 bias [B, 1, 1, T] (HF uses the dtype's min, so do we)."""
+    def mask_bias(attention_mask: jax.Array, segment_ids: jax.Array | None = None) -> jax.Array:
+        """[B, T] 0/1 mask -> additive fp32 bias [B, 1, 1, T] (HF uses the dtype's min, so do we).
+        With `segment_ids` (packed rows) the bias is block-diagonal, [B, 1, T, T]: a token sees the
+        tokens of its own example only (padding tokens, segment 0, see nothing and feed nothing)."""
+        if segment_ids is not None:
+            same = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
+            return jnp.where(same, 0.0, jnp.finfo(jnp.float32).min)[:, None].astype(jnp.float32)
         m = attention_mask.astype(jnp.float32)[:, None, None, :]
         return (1.0 - m) * jnp.finfo(jnp.float32).min
 
-    def embed(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None):
-        return self.embeddings(input_ids, token_type_ids, rngs)
+    def embed(self, input_ids, token_type_ids=None, rngs: nnx.Rngs | None = None, segment_ids=None):
+        return self.embeddings(input_ids, token_type_ids, rngs, segment_ids)
 
     def run_layers(self, h, bias, start: int = 0, end: int | None = None,
                    hooks: Sequence[LayerHooks | None] | None = None, rngs: nnx.Rngs | None = None):
@@ -212,9 +237,13 @@ class Encoder(nnx.Module):
         return jnp.tanh(self.pooler(h[:, 0])).astype(jnp.float32)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, *,
-                 hooks: Sequence[LayerHooks | None] | None = None, rngs: nnx.Rngs | None = None):
+                 hooks: Sequence[LayerHooks | None] | None = None, rngs: nnx.Rngs | None = None,
+                 segment_ids=None):
+        """`segment_ids` (packed rows) replaces `attention_mask`; a packed row has no single first
+        token, so its pooler_output is None (models/packed.py pools each example's own)."""
         if attention_mask is None:
-            attention_mask = jnp.ones_like(input_ids)
-        h = self.run_layers(self.embed(input_ids, token_type_ids, rngs), self.mask_bias(attention_mask),
-                            hooks=hooks, rngs=rngs)
-        return EncoderOutput(last_hidden_state=h.astype(jnp.float32), pooler_output=self.pool(h))
+            attention_mask = jnp.ones_like(input_ids) if segment_ids is None else segment_ids > 0
+        h = self.run_layers(self.embed(input_ids, token_type_ids, rngs, segment_ids),
+                            self.mask_bias(attention_mask, segment_ids), hooks=hooks, rngs=rngs)
+        pooled = self.pool(h) if segment_ids is None else None
+        return EncoderOutput(last_hidden_state=h.astype(jnp.float32), pooler_output=pooled)

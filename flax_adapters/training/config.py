@@ -48,6 +48,8 @@ class DataConfig:
     eval_split: str = "validation"
     group_by_length: bool = True       # length-grouped batches: less padding, same examples per epoch
     buckets: tuple = (16, 32, 64, 128, 256, 512)  # padded lengths (capped at max_length): one compile each
+    packing: bool = False              # several examples per row (data/packing.py): exact, far less padding
+    pack_length: int = 0               # tokens per packed row; 0: max_length
     cache_dir: str | None = None       # tokenised-data cache; None: <workdir>/cache
     temperature: float = 1.0           # multi-task sampling ∝ size^(1/T)
     replay_fraction: float = 0.0       # adding a task: share of batches replaying the old tasks
@@ -265,6 +267,9 @@ def _validate(cfg: TrainConfig) -> None:
     if qa and not 0 <= cfg.data.doc_stride < cfg.data.max_length:
         raise ValueError(f"data.doc_stride must be in [0, data.max_length={cfg.data.max_length}), "
                          f"got {cfg.data.doc_stride}")
+    if cfg.data.pack_length < 0 or (cfg.data.pack_length and not cfg.data.packing):
+        raise ValueError(f"data.pack_length must be 0 (max_length) or positive, and needs data.packing=True; "
+                         f"got pack_length={cfg.data.pack_length}, packing={cfg.data.packing}")
     if cfg.method.name == FUSION and len(cfg.method.fusion_adapters) < 2:
         raise ValueError("method 'fusion' needs method.fusion_adapters: two or more adapter directories")
     for name in ("batch_size", "eval_batch_size", "log_every"):

@@ -41,7 +41,8 @@ def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split:
     cfg = setup.cfg
     tokenizer = setup.model.tokenizer()
     data_dir = cfg.data.data_dir if data_dir is None else data_dir
-    pad = dict(pad_id=setup.model.config.pad_token_id, buckets=cfg.data.buckets)
+    pad = dict(pad_id=setup.model.config.pad_token_id, buckets=cfg.data.buckets, packing=cfg.data.packing,
+               row_length=cfg.data.pack_length or None, row_multiple=jax.device_count())
 
     def batcher(task, split_name, limit, **kw):
         examples = load_examples(task, split_name, data_dir=data_dir, language=cfg.data.language)

@@ -34,10 +34,11 @@ def _base_model(adapter_dir: Path, model: str | None) -> str:
 
 def score_adapter(adapter_dir, task: str, *, data_dir: str | None = None, split: str = "validation",
                   model: str | None = None, drop_n: int = 0, max_length: int = 128, batch_size: int = 128,
-                  language: str = "en", doc_stride: int = 128) -> dict[str, float]:
+                  language: str = "en", doc_stride: int = 128, packing: bool = False) -> dict[str, float]:
     """Metrics of the adapter + head saved in `adapter_dir` (AdapterHub format) on `split` of
     `task` from `data_dir` (the task's local layout; None: the HF hub). Every task family is
-    scored: the head must be of the task's kind (a QA adapter wants max_length=384)."""
+    scored: the head must be of the task's kind (a QA adapter wants max_length=384). `packing`:
+    several examples per row (data/packing.py; same scores, less padding computed)."""
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         hint = " (a train.py workdir keeps its adapter in <workdir>/adapter)" if (adapter_dir / "adapter").is_dir() else ""
@@ -51,7 +52,7 @@ def score_adapter(adapter_dir, task: str, *, data_dir: str | None = None, split:
     examples = load_examples(spec, split, data_dir=data_dir, language=language)
     encoded = encode_examples(spec, examples, base.tokenizer(), max_length, doc_stride=doc_stride)
     batcher = Batcher(encoded, batch_size, shuffle=False, drop_last=False, pad_id=base.config.pad_token_id,
-                      buckets=DataConfig().buckets)
+                      buckets=DataConfig().buckets, packing=packing)
     slot, head = base.adapters[name], base.heads[name]
     evaluate = steps.make_eval_step(base.graphdef, slot.graphdef, head.graphdef, spec.kind, drop_n=drop_n)
     return loop.evaluate(spec, lambda p, b: evaluate(p, base.params, b), {"adapter": slot.params, "head": head.params},

@@ -9,6 +9,10 @@ optimiser state covers the trainable parameters only, and the state is donated t
     state = init_state({'adapter': a, 'head': h}, tx)
     step = make_train_step(graphdef, adapter_def, head_def, "classification", tx)
     state, metrics = step(state, base_params, batch)       # batch: dict of arrays, 'labels' included
+
+A packed batch (data/packing.py: 'segment_ids' and the example_* arrays instead of an attention
+mask) goes through the same steps: the outputs and labels have the padded batch's shapes, so the
+loss is the same per-example (tagging: per labelled token) mean.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import optax
 from flax import nnx
 
 from flax_adapters.adapters.functional import apply
+from flax_adapters.models.packed import Packing
 from flax_adapters.training.sharding import constrain, gathered
 
 LOSS_KINDS = ("classification", "regression", "tagging", "multiple_choice", "question_answering")
@@ -78,8 +83,11 @@ def loss_value(kind: str, logits: jax.Array, labels: jax.Array, mask: jax.Array 
 
 def _inputs(batch: dict):
     """(ids, mask, types) as 2-D arrays; [batch, choices, length] inputs are flattened (the
-    multiple-choice head folds the choices back)."""
+    multiple-choice head folds the choices back). A packed batch has no mask (None)."""
     ids = batch["input_ids"]
+    if "segment_ids" in batch:
+        types = batch.get("token_type_ids")
+        return ids, None, jnp.zeros_like(ids) if types is None else types
     mask = batch.get("attention_mask")
     types = batch.get("token_type_ids")
     mask = jnp.ones_like(ids) if mask is None else mask
@@ -103,9 +111,11 @@ def make_loss_fn(graphdef, adapter_def, head_def, loss: str, *, drop_n: int = 0,
         base = trainable["base"] if full_finetune else frozen_base
         # The Rngs is built inside the traced function so no NNX object crosses the grad boundary.
         rngs = None if key is None else nnx.Rngs(dropout=key)
+        packing = Packing.of(batch)
         out = apply(graphdef, base, adapter_def, trainable.get("adapter"), head_def, trainable["head"],
-                    *_inputs(batch), drop_n=drop_n, rngs=rngs)
-        return loss_value(loss, out.logits, batch["labels"], batch.get("attention_mask")), out.logits
+                    *_inputs(batch), drop_n=drop_n, rngs=rngs, packing=packing)
+        mask = batch.get("attention_mask") if packing is None else packing.token_mask(out.logits.shape[1])
+        return loss_value(loss, out.logits, batch["labels"], mask), out.logits
 
     return loss_fn
 
@@ -155,7 +165,7 @@ def make_eval_step(graphdef, adapter_def, head_def, loss: str, *, drop_n: int = 
             # Prediction only: the loss needs labels, so skip it (traced once per batch signature).
             base = params["base"] if full_finetune else frozen_base
             out = apply(graphdef, base, adapter_def, params.get("adapter"), head_def, params["head"],
-                        *_inputs(batch), drop_n=drop_n)
+                        *_inputs(batch), drop_n=drop_n, packing=Packing.of(batch))
             return {"logits": out.logits}
         value, logits = loss_fn(params, frozen_base, batch, None)
         return {"loss": value, "logits": logits}
