@@ -1,9 +1,11 @@
 """Tuned recipes for all-MiniLM-L6-v2 on SST-2 (batch 32, max length 64): the runs compared with
 PyTorch in BUILD_NOTES.md. The argument is the method: "full" (lr 5e-5) or an adapter method
-(lr 1e-3, the AdapterHub default for bottleneck adapters), optionally ",static5" / ",robust".
+(lr 1e-3, the AdapterHub default for bottleneck adapters), optionally ",static5" / ",robust", and
+",packed" (several sentences per row: data.packing; the same batches, far less padding computed).
 
     python experiments/train.py --config=configs/minilm_sst2.py:full --workdir=runs/minilm_sst2_full
     python experiments/train.py --config=configs/minilm_sst2.py:seq_bn --workdir=runs/minilm_sst2_pfeiffer
+    python experiments/train.py --config=configs/minilm_sst2.py:seq_bn,packed --workdir=runs/minilm_sst2_pfeiffer_packed
 """
 
 from pathlib import Path
@@ -14,12 +16,15 @@ SHARED_GLUE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "glu
 
 
 def get_config(arg: str = "full"):
-    method, *drop = [s.strip() for s in arg.split(",")]
+    method, *options = [s.strip() for s in arg.split(",")]
+    packed = "packed" in options
+    drop = [o for o in options if o != "packed"]
     c = default_config()
     c.model.name_or_path = "all-MiniLM-L6-v2"
     c.data.task = "sst2"
     c.data.data_dir = SHARED_GLUE
     c.data.max_length = 64
+    c.data.packing = packed
     c.method.name = method
     c.optim.learning_rate = 5e-5 if method == "full" else 1e-3
     c.optim.weight_decay = 0.01

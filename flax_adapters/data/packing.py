@@ -4,7 +4,8 @@ GLUE sentences are short and varied (SST-2's median is ~13 tokens), so padding e
 bucket length computes mostly padding. `pack` lays the examples of a batch end to end in rows of
 `row_length` tokens (first-fit decreasing: longest first, each into the first row with room) and
 pads only the number of rows, to a small set of row counts, so `jax.jit` compiles a handful of
-shapes. The batch holds the same examples as the padded one: the optimiser sees the same
+shapes. Given several candidate row widths (the padding buckets), each batch takes the one that
+computes the fewest tokens: short sentences pack into narrow rows, long ones into wide rows. The batch holds the same examples as the padded one: the optimiser sees the same
 per-example mean loss, and evaluation keeps its order and its `example_mask`.
 
     >>> batch = pack(encoded, indices, row_length=128)
@@ -65,16 +66,34 @@ def units(encoded, indices) -> tuple[object, np.ndarray]:
     return getattr(encoded, "tokens", encoded), indices
 
 
-def pack(encoded, indices, row_length: int, pad_id: int = 0, buckets: tuple[int, ...] | None = None,
+def choose_width(lengths, widths, buckets) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """(width, rows, starts, row count) of the cheapest packing of `lengths` over candidate row
+    widths: fewest computed tokens (row count padded to `buckets`, times width), the narrower
+    width on ties (attention costs width² per row)."""
+    longest = int(np.max(lengths)) if len(lengths) else 1
+    fits = sorted(int(w) for w in widths if w >= longest)
+    if not fits:
+        raise ValueError(f"row_length {max(widths)} is shorter than the longest example ({longest} tokens)")
+    best = None
+    for width in fits:
+        row, start = first_fit(lengths, width)
+        needed = int(row.max()) + 1 if len(row) else 1
+        count = next((b for b in sorted(buckets) if b >= needed), needed)
+        if best is None or count * width < best[3] * best[0]:
+            best = (width, row, start, count)
+    return best
+
+
+def pack(encoded, indices, row_length, pad_id: int = 0, buckets: tuple[int, ...] | None = None,
          labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The packed batch of examples `indices` of `encoded` (any family's encoding); `labels`
-    overrides the per-example labels (Batcher passes them cast)."""
+    """The packed batch of examples `indices` of `encoded` (any family's encoding). `row_length`:
+    the row width, or a tuple of candidate widths (the cheapest for this batch is taken: see
+    `choose_width`); `labels` overrides the per-example labels (Batcher passes them cast)."""
     tokens, rows_of = units(encoded, indices)
     lengths = tokens.lengths[rows_of].astype(np.int64)
-    row, start = first_fit(lengths, row_length)
-    needed = int(row.max()) + 1 if len(row) else 1
     buckets = buckets or row_buckets(max(len(lengths), 1))
-    n_rows = next((b for b in sorted(buckets) if b >= needed), needed)
+    widths = (row_length,) if np.isscalar(row_length) else tuple(row_length)
+    row_length, row, start, n_rows = choose_width(lengths, widths, buckets)
     # Every token of every example, flattened: its source position and its packed (row, column).
     total = int(lengths.sum())
     example = np.repeat(np.arange(len(lengths)), lengths)

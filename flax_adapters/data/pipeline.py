@@ -148,7 +148,8 @@ class Batcher:
     with copies of a real row and flagged by `example_mask` (False on the copies), so no
     extra shape is compiled; drop masked rows before computing metrics.
     With `packing`, every batch (same examples, same order) is laid out packed (data/packing.py):
-    rows of `row_length` tokens (default: the encoding's max_length) holding several examples, their
+    rows of `row_length` tokens (default: per batch, the bucket length that computes the fewest
+    tokens) holding several examples, their
     number padded to a few row counts (multiples of `row_multiple`: the devices a batch is split over).
     """
 
@@ -177,11 +178,12 @@ class Batcher:
         self._lengths = encoded.lengths
         self._labels = encoded.labels.astype(np.float32 if encoded.labels.dtype.kind == "f" else np.int32)
         self._epoch_cache: tuple[int, list[np.ndarray]] | None = None
-        self.packing, self.row_length = bool(packing), int(row_length or encoded.max_length)
+        # Packed row widths: `row_length`, or (None) the cheapest bucket for each batch.
+        self.packing, self.row_length = bool(packing), int(row_length) if row_length else self.buckets
         if self.packing:
             tokens, per_example = packing_units(encoded, np.arange(1))  # MC: num_choices sequences each
             longest = int(tokens.lengths.max())
-            if self.row_length < longest:
+            if max(np.atleast_1d(self.row_length)) < longest:
                 raise ValueError(f"row_length {self.row_length} is shorter than the longest example ({longest} tokens)")
             # Sharded batches split rows over devices: row counts stay multiples of the device count.
             self.row_buckets = row_buckets(len(per_example) * self.batch_size, row_multiple)

@@ -49,7 +49,7 @@ class DataConfig:
     group_by_length: bool = True       # length-grouped batches: less padding, same examples per epoch
     buckets: tuple = (16, 32, 64, 128, 256, 512)  # padded lengths (capped at max_length): one compile each
     packing: bool = False              # several examples per row (data/packing.py): exact, far less padding
-    pack_length: int = 0               # tokens per packed row; 0: max_length
+    pack_length: int = 0               # tokens per packed row; 0: per batch, the cheapest of `buckets`
     cache_dir: str | None = None       # tokenised-data cache; None: <workdir>/cache
     temperature: float = 1.0           # multi-task sampling ∝ size^(1/T)
     replay_fraction: float = 0.0       # adding a task: share of batches replaying the old tasks
