@@ -146,3 +146,21 @@ def test_add_task_table_lists_every_task_and_the_cost_of_adding():
     assert lines[3] == "| adapter | 12 | 40 | 0.880 | 0.700 | 0.600 | 0.727 |"
     with pytest.raises(ValueError, match="at least two old tasks"):
         add_task.run(None, "/tmp/unused", old=["sst2"], new="rte")
+
+
+def test_packed_multitask_run_has_the_padded_losses(two_tasks, tmp_path):
+    """data.packing in the multi-task loop: without dropout the logged losses and the scores agree."""
+    from flax_adapters.training import loop
+
+    losses, scores = {}, {}
+    for packing in (False, True):
+        cfg = smoke(two_tasks, **{"data.tasks": ("sst2", "cola"), "data.packing": packing, "max_steps": 8,
+                                  "log_every": 4, "eval_every": 8,
+                                  "model.overrides": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}})
+        summary = loop.train(cfg, tmp_path / str(packing))
+        records = [json.loads(l) for l in (tmp_path / str(packing) / "metrics.jsonl").read_text().splitlines()]
+        losses[packing] = [r["loss"] for r in records if r["kind"] == "train"]
+        scores[packing] = summary["best"]["score"]
+    assert len(losses[True]) == 2
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-4)
+    assert scores[True] == pytest.approx(scores[False], abs=1e-6)
