@@ -5,6 +5,9 @@ The argument is "task,method[,robust]": any registry task (sst2, mnli, xnli, paw
 "full" or an adapter method (seq_bn = Pfeiffer, double_seq_bn = Houlsby, par_bn, lora, compacter,
 prefix_tuning); a third field "robust" adds robust AdapterDrop. Adapter options follow the paper:
 reduction factor 16, LoRA r 8 α 16 on query and value, prefix length 30 with the MLP reparam.
+Batches are packed (data.packing: several sentences per row, exact — the paper's losses and
+scores, less padding computed) and so need no length grouping; `--config.data.packing=False`
+pads to length buckets instead.
 
     python experiments/train.py --config=configs/paper.py:xnli,seq_bn --workdir=runs/xnli_pfeiffer \
         --config.model.name_or_path=xlm-roberta-base
@@ -28,6 +31,7 @@ def get_config(arg: str = "sst2,full"):
     c = default_config()   # its defaults are the paper's optimisation recipe
     c.model.name_or_path = "xlm-roberta-base"
     c.data.task = task
+    c.data.packing, c.data.group_by_length = True, False
     c.method.name = method
     c.method.options = dict(ADAPTER_OPTIONS.get(method, {}))
     if rest == ["robust"]:
