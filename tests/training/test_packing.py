@@ -162,7 +162,7 @@ def test_packing_refuses_rows_shorter_than_an_example():
 def test_each_batch_takes_the_cheapest_row_width():
     from flax_adapters.data.packing import choose_width
 
-    short = [5, 6, 4, 7, 5, 6, 3, 4]  # 40 tokens: 3 rows of 16 (48) beat 1 row of 64 and 2 of 32
+    short = [5, 6, 4, 7, 5, 6, 3, 4]  # 40 tokens: 3 rows of 16 (48) save over 1 row of 64 (64)
     width, _, _, rows = choose_width(short, (16, 32, 64), (1, 2, 3, 4, 8))
     assert (width, rows) == (16, 3)
     width, _, _, rows = choose_width(short + [40], (16, 32, 64), (1, 2, 3, 4, 8))  # 40 tokens need 64
