@@ -20,11 +20,10 @@ import numpy as np
 from absl import flags, logging
 
 from flax_adapters import benchmark
+from flax_adapters.reproduce import layouts
 from flax_adapters.training import cli
 from flax_adapters.training import loop
 from flax_adapters.training.config import from_config_dict
-from flax_adapters.training.optim import make_optimizer
-from flax_adapters.training.steps import init_state
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "GLUE-layout directory (default: ../shared/data/glue via the config)")
@@ -54,20 +53,6 @@ def _batches(setup, steps: int, buckets) -> list[dict]:
     setup.cfg = cfg
     train = data[setup.task.name][0]
     return [train.batch(i) for i in range(steps)]
-
-
-def _jax_variant(setup, batches):
-    tx, _ = make_optimizer(setup.cfg.optim, 1500, setup.trainable)
-    train_step = loop.make_steps(setup, tx)[setup.task.name][0]
-    holder = {"state": init_state(setup.trainable, tx, 0)}
-    for b in batches:  # compile every shape outside the timed rounds
-        holder["state"], _ = train_step(holder["state"], setup.frozen, b)
-
-    def run():
-        for b in batches:
-            holder["state"], m = train_step(holder["state"], setup.frozen, b)
-        return m["loss"]
-    return run
 
 
 def _torch_variant(path: str, method: str, lr: float, batches):
@@ -103,7 +88,7 @@ def run(methods=("full", "seq_bn"), steps=8, repeats=5, with_torch=True, data_di
         for label, buckets in (("fixed64", (64,)), ("bucketed", cfg.data.buckets)):
             batches = _batches(setup, steps, buckets)
             meta[f"{method}/{label}"] = {"tokens_per_step": float(np.mean([b["input_ids"].size for b in batches]))}
-            variants[f"jax/{method}/{label}"] = _jax_variant(setup, batches)
+            variants[f"jax/{method}/{label}"] = layouts.jax_variant(setup, batches)
             if with_torch:
                 variants[f"torch/{method}/{label}"] = _torch_variant(str(setup.model.path), method,
                                                                      cfg.optim.learning_rate, batches)
