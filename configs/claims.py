@@ -45,6 +45,8 @@ def get_config(suite: str = "quick"):
         # task sees about the examples its adapter saw.
         c.multitask_train = dict(max_steps=240, eval_every=120, data=dict(temperature=100.0))
         c.add_task_table = str(Path(__file__).resolve().parents[1] / "results" / "add_task_rte" / "add_task.json")
+        # Paper 2's convergence question on NER / QA / multiple choice (experiments/families.py).
+        c.families_table = str(Path(__file__).resolve().parents[1] / "results" / "families_minilm_cpu" / "runs.json")
     elif suite == "paper":
         c.model = "roberta-base"
         c.num_layers, c.paper_n = 12, 5

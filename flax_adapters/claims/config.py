@@ -10,6 +10,7 @@ top of `flax_adapters.training.config.default_config()`), and per-task overrides
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import ml_collections
 
@@ -50,6 +51,9 @@ class ClaimsConfig:
     multitask_train: dict = dataclasses.field(default_factory=dict)
     # The add-a-task table of experiments/add_task.py (JSON) folded in as claim rows; "" = none.
     add_task_table: str = ""
+    # The families job's runs.json (experiments/families.py: NER, QA, multiple choice) folded in as
+    # convergence rows, one per task and adapter method; "" = none.
+    families_table: str = ""
     # Learning rates: full / multi-task FT, adapters, fusion layers.
     lr_full: float = 5e-5
     lr_adapter: float = 1e-3
@@ -92,6 +96,10 @@ def _validate(cfg: ClaimsConfig) -> None:
         raise ValueError("drops must include 0: every ratio is against the no-drop run")
     if not 0 < cfg.paper_n < cfg.num_layers or cfg.paper_n not in cfg.drops:
         raise ValueError(f"paper_n {cfg.paper_n} must be one of drops {cfg.drops} and in (0, {cfg.num_layers})")
+    for name in ("add_task_table", "families_table"):
+        path = getattr(cfg, name)
+        if path and not Path(path).is_file():
+            raise ValueError(f"{name}: no file {path}")
     if cfg.fusion_targets and len(cfg.fusion_sources) < 2:
         raise ValueError("fusion needs at least two fusion_sources")
     if cfg.fusion_targets and not 1 <= cfg.fusion_keep < len(cfg.fusion_sources):

@@ -95,7 +95,8 @@ def _div(a, b):
     return [None if x is None or y in (None, 0) else x / y for x, y in zip(a, b)]
 
 
-def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None) -> list[dict]:
+def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
+               families: list[dict] | None = None) -> list[dict]:
     rows, L, k = [], cfg.num_layers, cfg.paper_n
     learnt, not_learnt = learnt_tasks(cfg, rec)
     tasks = ", ".join(learnt)
@@ -143,6 +144,8 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None) -> li
         rows += _multitask_rows(cfg, rec)
     if add_task:
         rows += _add_task_rows(add_task)
+    if families:
+        rows += _families_rows(families)
     return rows
 
 
@@ -211,3 +214,30 @@ def _add_task_rows(table: dict) -> list[dict]:
              f"scores (mean change ≥ −0.02)", "replay keeps old tasks", [delta], ">=", -0.02, unit="Δ score",
              band=SCORE_BAND, detail="one run: decided only beyond ± 0.025"),
     ]
+
+
+def _families_rows(runs: list[dict]) -> list[dict]:
+    """Paper 2's convergence claim on the other families (experiments/families.py's runs.json): per
+    task and adapter method, adapter ÷ full FT training time to the best evaluation, per seed both
+    ran. One common seed is judged with the single-run band (×/÷ 1.5), several by their spread."""
+    by = {(r["task"], r["method"], r["seed"]): r for r in runs}
+    rows = []
+    for task in sorted({r["task"] for r in runs}):
+        methods = sorted({m for t, m, _ in by if t == task and m != "full"})
+        for m in methods:
+            seeds = sorted(s for t, mm, s in by if t == task and mm == m and (task, "full", s) in by)
+            if not seeds:
+                continue
+            pairs = [(by[(task, m, s)], by[(task, "full", s)]) for s in seeds]
+            ratios = [a[TIME] / f[TIME] for a, f in pairs]
+            steps = ", ".join(f"s{s}: {a['best_step']}/{a['steps']} vs {f['best_step']}/{f['steps']}"
+                              for s, (a, f) in zip(seeds, pairs))
+            capped = any(a["best_step"] == a["steps"] for a, _ in pairs)
+            band = dict(band=TIME_FACTOR_BAND, factor=True) if len(seeds) == 1 else {}
+            rows.append(_row(f"family_time_{task}_{m}", "Mundra et al. §4", f"{m} takes longer than full FT to its "
+                             f"best dev evaluation on {task} ({pairs[0][0]['main_metric']}; training wall clock)",
+                             "adapters converge later (wall clock)", ratios, ">", 1.0,
+                             detail=f"families job; steps to best {m} vs full: {steps}"
+                             + ("; best at the last step: the budget, not patience, ended the run" if capped else "")
+                             + ("; one run each: decided only beyond ×/÷ 1.5" if band else ""), **band))
+    return rows

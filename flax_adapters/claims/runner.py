@@ -123,9 +123,10 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     stored = root / "claims_config.json"
     current = json.loads(json.dumps(dataclasses.asdict(cfg)))
     if stored.exists():
-        # The add-a-task table is read when the report is written, not trained: it may move.
+        # The folded-in tables are read when the report is written, not trained: they may move.
         old = json.loads(stored.read_text())
-        diff = sorted(k for k in set(old) | set(current) if k != "add_task_table" and old.get(k) != current.get(k))
+        diff = sorted(k for k in set(old) | set(current)
+                      if k not in ("add_task_table", "families_table") and old.get(k) != current.get(k))
         if diff:
             raise ValueError(f"{root} holds a claims job with another config (differs in: {', '.join(diff)}); "
                              "use a new --workdir")
@@ -136,7 +137,7 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else root / cfg.adapters_dir
     (root / "records").mkdir(exist_ok=True)
     if report_only:
-        return write_outputs(cfg, root, adapters, final=True)
+        return write_outputs(cfg, root, adapters, final=True, environment=_job_environment(root))
     todo = plan.runs(cfg)
     for run in todo:  # a bad key or value fails here, once, before hours of training
         base, changes = run_config(cfg, run, root)
@@ -198,7 +199,8 @@ def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> lis
         shutil.copytree(adapter, dest / "adapters" / adapter.name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("*.bin"))
     relocate_adapters(dest)
-    return write_outputs(cfg, dest, dest / "adapters", final=True)
+    return write_outputs(cfg, dest, dest / "adapters", final=True,
+                         environment=_job_environment(root) or _job_environment(dest))
 
 
 def relocate_adapters(dest: Path) -> None:
@@ -217,16 +219,25 @@ def load_records(root: Path) -> dict:
     return {p.stem: json.loads(p.read_text()) for p in sorted((root / "records").glob("*.json"))}
 
 
-def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = False) -> list[dict]:
+def _job_environment(root: Path) -> dict | None:
+    """The machine the job's runs were measured on, as its claims.json recorded it: a rebuilt report
+    keeps it (the machine that only re-reads the records measured nothing)."""
+    path = Path(root) / "claims.json"
+    return json.loads(path.read_text()).get("environment") if path.is_file() else None
+
+
+def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = False,
+                  environment: dict | None = None) -> list[dict]:
     rec = load_records(root)
     table = json.loads(Path(cfg.add_task_table).read_text()) if cfg.add_task_table else None
-    claim_rows = rows.claim_rows(cfg, rec, table)
+    families = json.loads(Path(cfg.families_table).read_text()) if cfg.families_table else None
+    claim_rows = rows.claim_rows(cfg, rec, table, families)
     planned = {r.name for r in plan.runs(cfg)}
     rec = {n: r for n, r in rec.items() if n in planned}  # records of runs an earlier plan had are left out
     out = {"suite": cfg.suite, "config": dataclasses.asdict(cfg), "finished": final and len(rec) == len(planned),
            "runs_finished": len(rec), "runs_planned": len(planned),
            "wall_clock_s": sum(r.get("wall_s", 0.0) for r in rec.values()),
-           "environment": benchmark.environment(), "claims": claim_rows,
+           "environment": environment or benchmark.environment(), "claims": claim_rows,
            "drop_curves": {k: {str(n): v for n, v in c.items()} for k, c in rows.drop_curves(cfg, rec).items()},
            "adapters": {n: adapter_entry(r, root) for n, r in rec.items() if "adapter" in r},
            "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")

@@ -74,6 +74,33 @@ def test_add_task_rows_use_single_run_bands():
     assert by_id["add_task_time"]["per_seed"][0] == pytest.approx(2150 / 897, rel=0.01)
 
 
+def _family_run(task, method, seed, time_to_best, best_step=300, steps=600):
+    return {"task": task, "method": method, "seed": seed, "main_metric": "entity_f1", "score": 0.8,
+            "train_time_to_best_s": time_to_best, "best_step": best_step, "steps": steps}
+
+
+def test_families_rows_one_seed_uses_the_band_several_their_spread():
+    runs = [_family_run("conll2003", "full", 0, 1000.0), _family_run("conll2003", "seq_bn", 0, 1200.0),
+            _family_run("squad", "full", 0, 100.0), _family_run("squad", "lora", 0, 200.0, best_step=600),
+            _family_run("squad", "full", 1, 100.0), _family_run("squad", "lora", 1, 180.0),
+            _family_run("squad", "seq_bn", 1, 50.0)]   # no full-FT seed 1 on conll, no seq_bn seed 0 on squad
+    by_id = {r["id"]: r for r in rows.claim_rows(from_config_dict(get_config("quick")), {}, None, runs)}
+    one = by_id["family_time_conll2003_seq_bn"]   # 1.2 alone: inside ×/÷ 1.5 of 1 → undecided
+    assert one["per_seed"] == [1.2] and one["verdict"] == "inconclusive" and "one run each" in one["detail"]
+    two = by_id["family_time_squad_lora"]         # 2.0 and 1.8: both seeds slower than full FT
+    assert two["per_seed"] == [2.0, 1.8] and two["verdict"] == "confirmed" and "budget" in two["detail"]
+    seq = by_id["family_time_squad_seq_bn"]       # 0.5 alone: beyond the band on the other side
+    assert seq["verdict"] == "refuted"
+    assert "family_time_conll2003_full" not in by_id
+
+
+def test_families_table_must_exist():
+    cd = get_config("quick")
+    cd.families_table = "/nonexistent/runs.json"
+    with pytest.raises(ValueError, match="families_table: no file /nonexistent/runs.json"):
+        from_config_dict(cd)
+
+
 def write_glue(root: Path, n_train=256, n_dev=64) -> Path:
     """Synthetic SST-2 (learnable: the first word carries the label) and STS-B in GLUE layout."""
     rng = np.random.default_rng(0)
@@ -124,6 +151,11 @@ def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
     assert [r["verdict"] for r in exported] == [r["verdict"] for r in claim_rows]
     assert not list((tmp_path / "results").rglob("checkpoints")) and not list((tmp_path / "results").rglob("*.bin"))
     assert json.loads((tmp_path / "results" / "claims.json").read_text())["adapters"].keys() == out["adapters"].keys()
+    # A rebuilt report keeps the machine the runs were measured on, not the one that re-read them.
+    monkeypatch.setattr(runner.benchmark, "environment", lambda: {"cpu": "the re-reading machine"})
+    runner.run_claims(cfg, tmp_path / "results", log=lines.append, report_only=True)
+    for where in ("job", "results"):
+        assert json.loads((tmp_path / where / "claims.json").read_text())["environment"] == out["environment"]
     cd.seeds = (0, 1, 2)
     with pytest.raises(ValueError, match="another config"):
         runner.run_claims(from_config_dict(cd), tmp_path / "job")
