@@ -39,7 +39,7 @@ def _config(method: str, data_dir: str | None) -> ml_collections.ConfigDict:
     spec = importlib.util.spec_from_file_location("minilm_sst2", Path(__file__).parents[1] / "configs" / "minilm_sst2.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    c = module.get_config(method)
+    c = module.get_config(f"{method},padded")  # the same padded batches on both sides
     if data_dir:
         c.data.data_dir = data_dir
     c.data.max_train_examples = 4096  # only the first batches are used; keeps tokenising quick

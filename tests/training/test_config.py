@@ -26,11 +26,19 @@ def load_config(name: str, arg: str | None = None):
 @pytest.mark.parametrize("name,arg", [("smoke", None), ("smoke", "full"), ("smoke", "lora"),
                                       ("paper", "xnli,seq_bn,robust"), ("paper", "sst2,lora"),
                                       ("paper", "mrpc,prefix_tuning"), ("minilm_sst2", "full"),
-                                      ("minilm_sst2", "seq_bn,static5")])
+                                      ("minilm_sst2", "seq_bn,static5"), ("minilm_sst2", "lora,padded")])
 def test_every_config_file_builds(name, arg):
     cfg = from_config_dict(load_config(name, arg))
     assert isinstance(cfg, TrainConfig)
     hash(cfg.data)  # frozen all the way down where it matters for static use
+
+
+def test_minilm_sst2_packs_by_default_and_names_a_bad_option():
+    packed, padded = (from_config_dict(load_config("minilm_sst2", a)) for a in ("seq_bn", "seq_bn,padded"))
+    assert packed.data.packing and not packed.data.group_by_length
+    assert not padded.data.packing and padded.data.group_by_length
+    with pytest.raises(ValueError, match="option 'pakced'"):
+        load_config("minilm_sst2", "seq_bn,pakced")
 
 
 def test_paper_recipe_is_the_default():
