@@ -12,6 +12,7 @@ so they mix lengths as HF's default sampler does: on SST-2 91% of computed token
     python experiments/train.py --config=configs/minilm_sst2.py:seq_bn,padded --workdir=runs/minilm_sst2_pfeiffer_padded
 """
 
+import re
 from pathlib import Path
 
 from flax_adapters.training.config import default_config
@@ -21,12 +22,14 @@ SHARED_GLUE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "glu
 
 def get_config(arg: str = "full"):
     method, *options = [s.strip() for s in arg.split(",")]
-    bad = [o for o in options if o not in ("packed", "padded", "robust") and not o.startswith("static")]
-    if bad or ("packed" in options and "padded" in options):
-        raise ValueError(f"minilm_sst2: option {(bad or ['packed,padded'])[0]!r}; choose from packed (default) | "
-                         "padded, robust | static<n>")
-    packed = "padded" not in options
-    drop = [o for o in options if o not in ("packed", "padded")]
+    layouts = [o for o in options if o in ("packed", "padded")]
+    drop = [o for o in options if o not in layouts]
+    bad = [o for o in drop if o != "robust" and not re.fullmatch(r"static\d+", o)]
+    culprit = (bad or drop[1:] or layouts[1:] or [None])[0]   # unknown, or a second of one kind
+    if culprit:
+        raise ValueError(f"minilm_sst2: option {culprit!r} in {arg!r}; at most one of packed (default) | padded "
+                         "and one of robust | static<n>")
+    packed = layouts != ["padded"]
     c = default_config()
     c.model.name_or_path = "all-MiniLM-L6-v2"
     c.data.task = "sst2"
@@ -47,6 +50,6 @@ def get_config(arg: str = "full"):
     c.log_every = 25
     if drop == ["robust"]:
         c.method.drop = "robust"
-    elif drop and drop[0].startswith("static"):
+    elif drop:
         c.method.drop, c.method.drop_n = "static", int(drop[0][len("static"):])
     return c

@@ -229,7 +229,7 @@ def _families_rows(runs: list[dict]) -> list[dict]:
             if not seeds:
                 continue
             pairs = [(by[(task, m, s)], by[(task, "full", s)]) for s in seeds]
-            ratios = [a[TIME] / f[TIME] for a, f in pairs]
+            ratios = _div([a.get(TIME) for a, _ in pairs], [f.get(TIME) for _, f in pairs])  # None: not recorded
             # The scores beside the steps: an adapter that peaks early at a low score "converges" fast.
             steps = ", ".join(f"s{s}: step {a['best_step']}/{a['steps']} vs {f['best_step']}/{f['steps']}, "
                               f"score {a['score']:.3f} vs {f['score']:.3f}" for s, (a, f) in zip(seeds, pairs))

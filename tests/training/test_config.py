@@ -39,6 +39,8 @@ def test_minilm_sst2_packs_by_default_and_names_a_bad_option():
     assert not padded.data.packing and padded.data.group_by_length
     with pytest.raises(ValueError, match="option 'pakced'"):
         load_config("minilm_sst2", "seq_bn,pakced")
+    with pytest.raises(ValueError, match="option 'static2'"):   # two drop schedules
+        load_config("minilm_sst2", "seq_bn,robust,static2")
 
 
 def test_paper_recipe_is_the_default():
