@@ -26,12 +26,16 @@ class ClaimsConfig:
     random_init: bool = False
     model_overrides: dict = dataclasses.field(default_factory=dict)
     num_layers: int = 6                   # L of the model: the AdapterDrop grid is n = 0 … L-1
-    data_dir: str = ""                    # GLUE-layout directory ("" = ../shared/data/glue)
+    data_dir: str = ""                    # GLUE root or its parent (../shared/data: GLUE, CoNLL-2003, …)
     seeds: tuple = (0, 1)
     # AdapterDrop claims: tasks, the adapter method, the specialised n grid, robust training.
     drop_tasks: tuple = ("sst2", "mrpc", "stsb")
     drop_method: str = "seq_bn"
     drops: tuple = (0, 1, 2, 3, 4, 5)
+    # The n at which the no-drop and the robust adapters are scored after training (removing
+    # adapters at test time costs an evaluation, not a run): (): `drops`. A suite that trains the
+    # specialised runs at a few n still draws the whole scored curve.
+    score_drops: tuple = ()
     robust_choices: tuple = (0, 1, 2, 3, 4)   # robust AdapterDrop draws n from these per batch
     # Paper 1 drops 5 of 12 layers; on an L-layer model the analogue is round(5 L / 12).
     paper_n: int = 2
@@ -48,6 +52,9 @@ class ClaimsConfig:
     convergence_train: dict = dataclasses.field(default_factory=dict)   # overrides of `train` for these runs
     # Multi-task FT vs per-task adapters on the same tasks (the drop tasks' no-drop adapters).
     multitask: bool = True
+    # The tasks of the multi-task model, a subset of drop_tasks ((): all of them), compared with
+    # their no-drop adapters.
+    multitask_tasks: tuple = ()
     multitask_train: dict = dataclasses.field(default_factory=dict)
     # The add-a-task table of experiments/add_task.py (JSON) folded in as claim rows; "" = none.
     add_task_table: str = ""
@@ -88,7 +95,7 @@ def _validate(cfg: ClaimsConfig) -> None:
             raise ValueError(f"unknown method {m!r}; choose one of {list(methods)}")
     if len(cfg.seeds) < 2:
         raise ValueError(f"seeds: the verdicts need at least two seeds, got {cfg.seeds}")
-    for name in ("drops", "robust_choices"):
+    for name in ("drops", "score_drops", "robust_choices"):
         bad = [n for n in getattr(cfg, name) if not 0 <= n < cfg.num_layers]
         if bad:
             raise ValueError(f"{name}: {bad} outside [0, {cfg.num_layers}) for the {cfg.num_layers}-layer model")
@@ -106,6 +113,10 @@ def _validate(cfg: ClaimsConfig) -> None:
         raise ValueError(f"fusion_keep {cfg.fusion_keep} must be in [1, {len(cfg.fusion_sources)})")
     if not 0 < cfg.fusion_drop_n < cfg.num_layers:
         raise ValueError(f"fusion_drop_n {cfg.fusion_drop_n} must be in (0, {cfg.num_layers})")
+    bad = sorted(set(cfg.multitask_tasks) - set(cfg.drop_tasks))
+    if bad:
+        raise ValueError(f"multitask_tasks {bad} are not drop_tasks {cfg.drop_tasks}: the multi-task model is "
+                         "compared with their no-drop adapters")
     bad = sorted(set(cfg.task_overrides) - set(cfg.drop_tasks + cfg.fusion_sources + cfg.fusion_targets
                                                  + (cfg.convergence_task,)))
     if bad:

@@ -66,7 +66,7 @@ def runs(cfg: ClaimsConfig) -> list[Run]:
 
 def _all_runs(cfg: ClaimsConfig) -> list[Run]:
     out: list[Run] = []
-    all_n = tuple(cfg.drops)
+    all_n = grid(cfg)
     for seed in cfg.seeds:
         for task in cfg.drop_tasks:
             for n in cfg.drops:
@@ -93,10 +93,24 @@ def _all_runs(cfg: ClaimsConfig) -> list[Run]:
                            method, seed, {"data.task": cfg.convergence_task, "method.name": method,
                                           "optim.learning_rate": lr, "seed": seed, **dotted(cfg.convergence_train)}))
         if cfg.multitask:
-            out.append(Run(f"mt_{'+'.join(cfg.drop_tasks)}_s{seed}", "multitask", cfg.drop_tasks[0], FULL, seed,
-                           {"data.task": cfg.drop_tasks[0], "data.tasks": tuple(cfg.drop_tasks), "method.name": FULL,
+            mt = multitask_tasks(cfg)
+            out.append(Run(multitask_name(cfg, seed), "multitask", mt[0], FULL, seed,
+                           {"data.task": mt[0], "data.tasks": mt, "method.name": FULL,
                             "optim.learning_rate": cfg.lr_full, "seed": seed, **dotted(cfg.multitask_train)}))
     return out
+
+
+def grid(cfg: ClaimsConfig) -> tuple:
+    """Every n of the AdapterDrop curve: the specialised runs' and the scored ones."""
+    return tuple(sorted(set(cfg.drops) | set(cfg.score_drops)))
+
+
+def multitask_tasks(cfg: ClaimsConfig) -> tuple:
+    return tuple(cfg.multitask_tasks or cfg.drop_tasks)
+
+
+def multitask_name(cfg: ClaimsConfig, seed: int) -> str:
+    return f"mt_{'+'.join(multitask_tasks(cfg))}_s{seed}"
 
 
 def dotted(d: dict, prefix: str = "") -> dict:

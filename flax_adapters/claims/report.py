@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from flax_adapters.claims import plan  # noqa: E402
 from flax_adapters.claims.config import ClaimsConfig  # noqa: E402
 
 
@@ -29,8 +30,8 @@ def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
              f"{list(cfg.seeds)}; {out['runs_finished']} of {out['runs_planned']} runs finished, "
              f"{out['wall_clock_s'] / 60:.1f} min of run wall clock. Machine: {env.get('cpu', '?')}, "
              f"{env.get('cpu_count', '?')} CPUs, jax {env.get('jax', '?')}.", "",
-             "Scores are each run's best dev evaluation (the GLUE `dev.tsv` files of the data directory, which "
-             "selected the best step too — paper 1's protocol). Ratios are taken per seed against the same seed's "
+             "Scores are each run's best dev evaluation (the dev files of the data directory — GLUE `dev.tsv`, "
+             "CoNLL-2003 `dev.txt` — which selected the best step too, paper 1's protocol). Ratios are taken per seed against the same seed's "
              "reference, then judged by the rule in each row (flax_adapters/claims/verdict.py): the seeds' range "
              "[min, max] is the spread, and a threshold inside it is `inconclusive`.", "",
              "| claim | source | paper | ours (per seed) | mean | rule | verdict |", "|---|---|---|---|---|---|---|"]
@@ -40,19 +41,36 @@ def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
     counts = {v: sum(r["verdict"] == v for r in out["claims"]) for v in ("confirmed", "refuted", "inconclusive")}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
     curves = out["drop_curves"]
-    lines += [f"## AdapterDrop: score kept vs n (mean over {', '.join(cfg.drop_tasks)}; per seed)", "",
+    lines += [f"## AdapterDrop: score kept vs n (mean over {', '.join(out['learnt_tasks'])}; per seed)", "",
               "| n | specialised (trained without layers 0…n−1) | robust (served at n) | trained without drop, "
               "adapters removed at test |", "|---|---|---|---|"]
-    for n in cfg.drops:
+    for n in plan.grid(cfg):
         lines.append(f"| {n} | " + " | ".join(_seeds(curves[k][str(n)]) for k in ("specialised", "robust", "removed"))
                      + " |")
     lines += ["", "![AdapterDrop](adapterdrop_kept.png)", ""]
+    lines += _per_task_table(cfg, out)
     lines += _runs_table(out, "convergence", f"## Time to convergence on {cfg.convergence_task.upper()}")
     lines += ["![convergence](convergence.png)", ""]
     lines += _runs_table(out, "multitask", "## Multi-task full fine-tuning")
     lines += _runs_table(out, "fusion", "## AdapterFusion", pruned=True)
     lines += _adapter_table(out)
     return "\n".join(lines) + "\n"
+
+
+def _per_task_table(cfg: ClaimsConfig, out: dict) -> list[str]:
+    """Each drop task's own kept ratios (the averages above hide a task that drops differently)."""
+    by_task = out.get("drop_curves_by_task", {})
+    if not by_task:
+        return []
+    lines = ["### Per task: score ÷ the same seed's no-drop score (per seed)", "",
+             "| task | no-drop score | variant | " + " | ".join(f"n = {n}" for n in plan.grid(cfg)) + " |",
+             "|---|---|---|" + "---|" * len(plan.grid(cfg))]
+    for task, curves in by_task.items():
+        name = task if task in out["learnt_tasks"] else f"{task} (not learnt)"
+        for kind in ("specialised", "robust", "removed"):
+            lines.append(f"| {name} | {_seeds(out['no_drop_scores'].get(task, []))} | {kind} | "
+                         + " | ".join(_seeds(curves[kind][str(n)], 2) for n in plan.grid(cfg)) + " |")
+    return lines + [""]
 
 
 def _runs_table(out: dict, kind: str, title: str, pruned: bool = False) -> list[str]:
@@ -90,7 +108,7 @@ def plots(cfg: ClaimsConfig, out: dict, root: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for kind, label in (("specialised", "specialised"), ("robust", "robust"), ("removed", "no-drop, removed at test")):
         xs, mid, lo, hi = [], [], [], []
-        for n in cfg.drops:
+        for n in plan.grid(cfg):
             vals = [v for v in curves[kind][str(n)] if v is not None]
             if vals:
                 xs.append(n), mid.append(np.mean(vals)), lo.append(min(vals)), hi.append(max(vals))

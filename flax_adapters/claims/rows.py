@@ -34,8 +34,8 @@ def _row(rid, source, claim, paper, values, direction, threshold, unit="ratio", 
 
 # A ratio to a task that was not learnt (its no-drop adapter at chance) says nothing: such a task
 # leaves the averages, and the rows name it. Chance: Matthews / Pearson 0, accuracy / F1 of a
-# constant prediction well below these floors.
-LEARNT_FLOOR = {"matthews": 0.1, "pearson": 0.1, "accuracy": 0.6, "f1": 0.6}
+# constant prediction well below these floors, entity F1 0 (every token tagged O).
+LEARNT_FLOOR = {"matthews": 0.1, "pearson": 0.1, "accuracy": 0.6, "f1": 0.6, "entity_f1": 0.1}
 
 
 def learnt_tasks(cfg: ClaimsConfig, rec: dict) -> tuple[list[str], list[str]]:
@@ -51,35 +51,36 @@ def learnt_tasks(cfg: ClaimsConfig, rec: dict) -> tuple[list[str], list[str]]:
     return learnt, not_learnt
 
 
-def drop_curves(cfg: ClaimsConfig, rec: dict) -> dict:
-    """{'specialised' | 'robust' | 'removed': {n: [per-seed mean over the learnt drop tasks of score ÷
-    no-drop score]}}."""
-    tasks = learnt_tasks(cfg, rec)[0]
+def task_curves(cfg: ClaimsConfig, rec: dict, task: str) -> dict:
+    """{'specialised' | 'robust' | 'removed': {n: [per-seed score ÷ the same seed's no-drop score]}}
+    of one drop task over plan.grid (None where a run has not finished or is not planned)."""
+    curves = {"specialised": {}, "robust": {}, "removed": {}}
+    for n in plan.grid(cfg):
+        for kind in curves:
+            per_seed = []
+            for seed in cfg.seeds:
+                ref = rec.get(plan.drop_name(cfg, task, 0, seed), {}).get("score")
+                if kind == "specialised":
+                    value = rec.get(plan.drop_name(cfg, task, n, seed), {}).get("score")
+                else:
+                    name = (f"{task}_{cfg.drop_method}_robust_s{seed}" if kind == "robust"
+                            else plan.drop_name(cfg, task, 0, seed))
+                    value = rec.get(name, {}).get("scores_at", {}).get(str(n))
+                per_seed.append(None if value is None or not ref else value / ref)
+            curves[kind][n] = per_seed
+    return curves
 
-    def ratio(task, seed, value):
-        ref = rec.get(plan.drop_name(cfg, task, 0, seed), {}).get("score")
-        return None if value is None or not ref else value / ref
+
+def drop_curves(cfg: ClaimsConfig, rec: dict) -> dict:
+    """task_curves averaged over the learnt drop tasks, per seed (None until every task has it)."""
+    per_task = [task_curves(cfg, rec, t) for t in learnt_tasks(cfg, rec)[0]]
 
     def mean(vals):
         return None if not vals or any(v is None for v in vals) else float(np.mean(vals))
 
-    curves = {"specialised": {}, "robust": {}, "removed": {}}
-    for n in cfg.drops:
-        for kind in curves:
-            per_seed = []
-            for seed in cfg.seeds:
-                vals = []
-                for task in tasks:
-                    if kind == "specialised":
-                        value = rec.get(plan.drop_name(cfg, task, n, seed), {}).get("score")
-                    else:
-                        name = (f"{task}_{cfg.drop_method}_robust_s{seed}" if kind == "robust"
-                                else plan.drop_name(cfg, task, 0, seed))
-                        value = rec.get(name, {}).get("scores_at", {}).get(str(n))
-                    vals.append(ratio(task, seed, value))
-                per_seed.append(mean(vals))
-            curves[kind][n] = per_seed
-    return curves
+    return {kind: {n: [mean([c[kind][n][i] for c in per_task]) for i in range(len(cfg.seeds))]
+                   for n in plan.grid(cfg)}
+            for kind in ("specialised", "robust", "removed")}
 
 
 def _by_seed(cfg, rec, name_of, field="score"):
@@ -112,10 +113,10 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
     rows.append(_row(f"robust_n{k}", "AdapterDrop §5", f"robust AdapterDrop (n drawn from {list(cfg.robust_choices)} "
                      f"per batch), served at n = {k}, keeps ≥ 95.4% − 2 pts of the no-drop score", "95.4%",
                      curves["robust"][k], ">=", 0.934, detail=mapping))
-    if 1 in cfg.drops:
+    if 1 in plan.grid(cfg):
         rows.append(_row("removed_n1", "AdapterDrop §5", "an adapter trained without drop keeps ≥ 95% with its "
                          "layer-0 adapter removed at test time", "fine for 1 layer", curves["removed"][1], ">=", 0.95))
-    if 2 in cfg.drops:
+    if 2 in plan.grid(cfg):
         rows.append(_row("removed_n2", "AdapterDrop §5", "…and degrades (< 95% kept) once 2 layers' adapters are "
                          "removed", "degrades quickly past 1 layer", curves["removed"][2], "<", 0.95))
     if cfg.fusion_targets:
@@ -175,15 +176,15 @@ def _convergence_rows(cfg, rec) -> list[dict]:
 
 
 def _multitask_rows(cfg, rec) -> list[dict]:
-    mt = lambda field: _by_seed(cfg, rec, lambda s: f"mt_{'+'.join(cfg.drop_tasks)}_s{s}", field)  # noqa: E731
+    mt = lambda field: _by_seed(cfg, rec, lambda s: plan.multitask_name(cfg, s), field)  # noqa: E731
     per_task = {t: (_by_seed(cfg, rec, lambda s, t=t: plan.drop_name(cfg, t, 0, s), TIME),
                     _by_seed(cfg, rec, lambda s, t=t: plan.drop_name(cfg, t, 0, s)))
-                for t in cfg.drop_tasks}
+                for t in plan.multitask_tasks(cfg)}
     total = [None if any(per_task[t][0][i] is None for t in per_task) else sum(per_task[t][0][i] for t in per_task)
              for i in range(len(cfg.seeds))]
     mean_adapter = [None if any(per_task[t][1][i] is None for t in per_task) else
                     float(np.mean([per_task[t][1][i] for t in per_task])) for i in range(len(cfg.seeds))]
-    tasks = "+".join(cfg.drop_tasks)
+    tasks = "+".join(plan.multitask_tasks(cfg))
     return [
         _row("multitask_time", "Mundra et al. §5", f"multi-task FT on {tasks} reaches its best in less wall clock "
              f"than one {cfg.drop_method} adapter per task (sum of the adapters' times to best)",

@@ -239,6 +239,11 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
            "wall_clock_s": sum(r.get("wall_s", 0.0) for r in rec.values()),
            "environment": environment or benchmark.environment(), "claims": claim_rows,
            "drop_curves": {k: {str(n): v for n, v in c.items()} for k, c in rows.drop_curves(cfg, rec).items()},
+           "learnt_tasks": rows.learnt_tasks(cfg, rec)[0],
+           "drop_curves_by_task": {t: {k: {str(n): v for n, v in c.items()} for k, c in
+                                       rows.task_curves(cfg, rec, t).items()} for t in cfg.drop_tasks},
+           "no_drop_scores": {t: [rec.get(plan.drop_name(cfg, t, 0, s), {}).get("score") for s in cfg.seeds]
+                              for t in cfg.drop_tasks},
            "adapters": {n: adapter_entry(r, root) for n, r in rec.items() if "adapter" in r},
            "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")
                         if k in r} | {k: r[k] for k in ("scores_at", "pruned") if k in r} for n, r in rec.items()}}

@@ -49,7 +49,7 @@ def _records(cfg, kept_at, removed_at):
         for task in cfg.drop_tasks:
             for n in cfg.drops:
                 rec[plan.drop_name(cfg, task, n, seed)] = {"score": 0.8 * (kept_at[n] - 0.01 * s) if n else 0.8}
-            rec[plan.drop_name(cfg, task, 0, seed)]["scores_at"] = {str(n): 0.8 * removed_at[n] for n in cfg.drops}
+            rec[plan.drop_name(cfg, task, 0, seed)]["scores_at"] = {str(n): 0.8 * removed_at[n] for n in plan.grid(cfg)}
     return rec
 
 
@@ -64,6 +64,43 @@ def test_claim_rows_from_synthetic_records():
     assert by_id["removed_n1"]["verdict"] == "confirmed" and by_id["removed_n2"]["verdict"] == "confirmed"
     assert by_id["robust_n2"]["verdict"] == "inconclusive" and by_id["robust_n2"]["ours"] is None  # not run yet
     assert by_id["convergence_time_seq_bn"]["verdict"] == "inconclusive"
+
+
+def test_a_task_at_chance_leaves_the_averages_but_keeps_its_own_curve():
+    cfg = from_config_dict(get_config("quick"))
+    rec = _records(cfg, {n: 1.0 - 0.05 * n for n in plan.grid(cfg)}, {n: 1.0 for n in plan.grid(cfg)})
+    for seed in cfg.seeds:  # conll2003 at entity F1 0.05: below its floor; its drop runs "keep" 10×
+        for n in cfg.drops:
+            rec[plan.drop_name(cfg, "conll2003", n, seed)]["score"] = 0.05 if n == 0 else 0.5
+    assert rows.learnt_tasks(cfg, rec) == (["sst2", "stsb"], ["conll2003"])
+    np.testing.assert_allclose(rows.drop_curves(cfg, rec)["specialised"][2], [0.9, 0.89])
+    np.testing.assert_allclose(rows.task_curves(cfg, rec, "conll2003")["specialised"][2], [10.0, 10.0])
+    by_id = {r["id"]: r for r in rows.claim_rows(cfg, rec)}
+    assert "(sst2, stsb)" in by_id["specialised_n2"]["claim"] and "conll2003 left out" in by_id["specialised_n2"]["detail"]
+
+
+def test_multitask_runs_over_the_chosen_drop_tasks():
+    cfg = from_config_dict(get_config("quick"))
+    mt = [r for r in plan.runs(cfg) if r.kind == "multitask"]
+    assert [r.name for r in mt] == ["mt_sst2+stsb_s0", "mt_sst2+stsb_s1"]
+    assert mt[0].changes["data.tasks"] == ("sst2", "stsb")
+    rec = _records(cfg, {n: 1.0 for n in plan.grid(cfg)}, {n: 1.0 for n in plan.grid(cfg)})
+    for seed in cfg.seeds:
+        rec[plan.multitask_name(cfg, seed)] = {"score": 0.8, "summary": {rows.TIME: 50.0}}
+        for task in cfg.drop_tasks:  # conll2003's adapter time must not enter the multi-task sum
+            rec[plan.drop_name(cfg, task, 0, seed)]["train_time_to_best_s"] = 100.0 if task != "conll2003" else 1e6
+    by_id = {r["id"]: r for r in rows.claim_rows(cfg, rec)}
+    np.testing.assert_allclose(by_id["multitask_time"]["per_seed"], [0.25, 0.25])
+    assert "sst2+stsb" in by_id["multitask_time"]["claim"]
+
+
+def test_quick_suite_trains_three_n_and_scores_the_whole_curve():
+    cfg = from_config_dict(get_config("quick"))
+    runs = {r.name: r for r in plan.runs(cfg)}
+    assert sorted(r.drop for r in runs.values() if r.kind == "drop" and r.task == "conll2003" and r.seed == 0) == [0, 2, 3]
+    assert runs["conll2003_seq_bn_n0_s0"].score_drops == runs["sst2_seq_bn_robust_s1"].score_drops == tuple(range(6))
+    curves = rows.task_curves(cfg, {}, "sst2")
+    assert sorted(curves["removed"]) == list(range(6)) and curves["specialised"][1] == [None, None]
 
 
 def test_add_task_rows_use_single_run_bands():
@@ -173,6 +210,14 @@ def test_config_errors_name_the_culprit():
     cd = get_config("quick")
     cd.drops = (1, 2)
     with pytest.raises(ValueError, match="include 0"):
+        from_config_dict(cd)
+    cd = get_config("quick")
+    cd.score_drops = (0, 6)
+    with pytest.raises(ValueError, match=r"score_drops: \[6\] outside"):
+        from_config_dict(cd)
+    cd = get_config("quick")
+    cd.multitask_tasks = ("sst2", "rte")
+    with pytest.raises(ValueError, match=r"multitask_tasks \['rte'\]"):
         from_config_dict(cd)
 
 
