@@ -167,6 +167,8 @@ def _convergence_rows(cfg, rec) -> list[dict]:
                          "adapters converge later (wall clock)", _div(conv(m, TIME), full_t), ">", 1.0,
                          detail="ratio adapter ÷ full FT of the training time to the best evaluation, per seed"))
     adapters = [m for m in cfg.convergence_methods if m != "full"]
+    if not adapters:  # full FT alone: nothing to compare its steps with
+        return rows
     steps = [None if any(conv(m, "best_step")[i] is None for m in adapters) or not full_steps[i] else
              float(np.mean([conv(m, "best_step")[i] for m in adapters])) / full_steps[i] for i in range(len(cfg.seeds))]
     rows.append(_row("convergence_steps", "AdapterDrop §3", f"adapters ({', '.join(adapters)}) need about as many "
