@@ -1,5 +1,5 @@
 """Suites of the claims job (experiments/claims.py): the papers' accuracy and convergence claims
-on real GLUE data. The argument names the suite:
+on real data (GLUE, CoNLL-2003). The argument names the suite:
 
   quick   (default) all-MiniLM-L6-v2 (6 layers) on ../shared/data, two seeds, short budgets
           (batch 16, 120 steps per AdapterDrop run, specialised n = 0, 2, 3) on SST-2, STS-B and
