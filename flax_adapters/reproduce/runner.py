@@ -100,6 +100,7 @@ def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] 
             progress.finish(name)
             continue
         progress.begin(name)
+        benchmark.release_memory()  # so each section's peak is its own (see release_memory)
         benchmark.reset_peak_rss()
         results["sections"][name] = _run_section(cfg, name, progress.say)
         results["sections"][name]["peak_rss_bytes"] = benchmark.peak_rss_bytes()

@@ -53,9 +53,12 @@ def aa_record(results: dict, reference: str) -> dict | None:
     return None if q is None else dict(q, samples_s=twin["samples_s"])
 
 
-def resolution(cfg: ReproConfig, pairs, kind: str) -> benchmark.Resolution:
+def resolution(cfg: ReproConfig, pairs, kind: str, headline: bool = False) -> benchmark.Resolution:
     """Rounds beyond cfg.repeats/infer_repeats until the listed ratios resolve ± cfg.resolve_halfwidth,
-    within this group's share of the time budget (inference: short calls, many rounds)."""
+    within this group's share of the time budget (inference: short calls, many rounds); `headline`:
+    the methods groups, whose A/A controls are the suite's (cfg.methods_max_repeats / _budget_s)."""
+    if headline:
+        return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, cfg.methods_max_repeats, cfg.methods_budget_s)
     budget = cfg.infer_budget_s if kind == "infer" else cfg.train_budget_s
     rounds = cfg.max_infer_repeats if kind == "infer" else cfg.max_repeats
     return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, budget)
@@ -85,16 +88,18 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
         train[f"jax/{m}"] = jax_side.train(model, m, batch)
         torch_variant(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host, shared=shared))
     if "lora" in cfg.methods:
-        torch_variant(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host))
+        torch_variant(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host, shared=shared))
     for m in ("full", "seq_bn"):
         if compiled(f"train:{m}") and (m == "full" or m in cfg.methods):
             torch_variant(cfg, train, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
     pairs = [("jax/full" + benchmark.AA, "jax/full"), ("jax/full", "jax/seq_bn"), ("torch/seq_bn", "jax/seq_bn")]
-    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full", resolve=resolution(cfg, pairs, "train"))
+    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full",
+                              resolve=resolution(cfg, pairs, "train", headline=True))
 
     shared = torch_side.Shared(wl)  # a new one: the training variants' model is released with them
+    benchmark.release_memory()  # …and their memory returned, so the inference group does not stack on it
     infer["jax/bare"] = jax_side.infer(model, None, batch)
     torch_variant(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
     for m in cfg.methods:
@@ -104,20 +109,22 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             model.merge_adapter(m)  # the bare program over merged weights
             infer[f"jax/{m}_merged"] = jax_side.infer(model, None, batch, head=m)
             model.unmerge_adapter()
-            torch_variant(cfg, infer, errors, f"torch/{m}_merged", lambda m=m: torch_side.infer(wl, m, host, merged=True))
+            torch_variant(cfg, infer, errors, f"torch/{m}_merged",
+                          lambda m=m: torch_side.infer(wl, m, host, merged=True, shared=shared))
     if "lora" in cfg.methods:
-        torch_variant(cfg, infer, errors, "peft/lora", lambda: torch_side.peft_infer(wl, host))
-        torch_variant(cfg, infer, errors, "peft/lora_merged", lambda: torch_side.peft_infer(wl, host, merged=True))
+        torch_variant(cfg, infer, errors, "peft/lora", lambda: torch_side.peft_infer(wl, host, shared=shared))
+        torch_variant(cfg, infer, errors, "peft/lora_merged",
+                      lambda: torch_side.peft_infer(wl, host, merged=True, shared=shared))
     for m in ("bare", "seq_bn"):
         if compiled(f"infer:{m}") and (m == "bare" or m in cfg.methods):
             torch_variant(cfg, infer, errors, f"torch.compile/{m}",
-                   lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True))
+                   lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True, shared=shared))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
     # The headline ratios and the control get extra rounds (among themselves: benchmark.interleaved).
     pairs = [("jax/bare" + benchmark.AA, "jax/bare"), ("jax/seq_bn", "jax/bare"), ("jax/lora_merged", "jax/bare"),
              ("torch/seq_bn", "jax/seq_bn")]
     infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="jax/bare",
-                              resolve=resolution(cfg, pairs, "infer"))
+                              resolve=resolution(cfg, pairs, "infer", headline=True))
 
     aa = {"train": aa_record(train, "jax/full"), "infer": aa_record(infer, "jax/bare")}
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).

@@ -146,6 +146,21 @@ class Shared:
         return self._model
 
 
+def borrow(model, donor, *, only_equal: bool = True) -> int:
+    """Points `model`'s tensors at `donor`'s under the same name and shape — where they are equal
+    (`only_equal`), so a merged weight keeps its own copy — and drops its own copies: a variant
+    that cannot run on the Shared model itself (merged, compiled, peft) then holds no second copy
+    of the base weights (BERT-base: 440 MB each). Returns the bytes now shared."""
+    import torch
+
+    mine = model.state_dict()
+    take = {k: v for k, v in donor.state_dict().items()
+            if k in mine and mine[k].shape == v.shape and mine[k].dtype == v.dtype
+            and (not only_equal or torch.equal(mine[k], v))}
+    model.load_state_dict(take, strict=False, assign=True)  # requires_grad stays the model's own
+    return sum(v.numel() * v.element_size() for v in take.values())
+
+
 def train_variant(model, host: dict, compile: bool = False, params: list | None = None) -> Variant:
     """One timed AdamW step over `params` (default: `model`'s trainable parameters); the model is
     put in training mode."""
@@ -216,7 +231,8 @@ def _shared_train(model, method: str, drop_n: int, host: dict, kind: str = "clas
 def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False, compile: bool = False,
           shared: Shared | None = None) -> Variant:
     """A forward with the adapter active (None: bare) and its head; `merged` folds LoRA/(IA)³ in
-    (merged and compiled variants get their own model; the others use `shared` when given)."""
+    (merged and compiled variants get their own model, which borrows from `shared` the base
+    tensors merging left equal; the others run on `shared` itself when given)."""
     if shared is not None and not merged and not compile:
         model, name = shared.model, method or "bare"
         if method is not None:
@@ -237,29 +253,42 @@ def infer(wl: Workload, method: str | None, host: dict, *, merged: bool = False,
         model.set_active_adapters("t")
         if merged:
             model.merge_adapter("t")
+    if shared is not None:  # merging changed its own copies first: only equal tensors are shared
+        borrow(model, shared.model)
     return infer_variant(model, host, compile)
 
 
-def peft_lora(wl: Workload):
+def peft_lora(wl: Workload, shared: Shared | None = None, merged: bool = False):
+    """peft's LoRA (r 8, α 16 on query/value) over HF's BERT classifier; with `shared`, over the
+    shared model's base tensors (`merged`: folded in with merge_and_unload, on a copy of the weights
+    that merging writes to)."""
     import peft
     import torch
     import transformers
 
     torch.manual_seed(0)
     base = transformers.AutoModelForSequenceClassification.from_config(wl.hf_config())
+    if shared is not None and not merged:  # the very tensors: peft freezes them and never writes
+        borrow(base, shared.model, only_equal=False)
+    elif shared is not None:  # the same values, so the weights merging leaves alone can be borrowed after
+        base.load_state_dict(shared.model.state_dict(), strict=False)
     lora = peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules=["query", "value"])
-    return peft.get_peft_model(base, lora)
+    model = peft.get_peft_model(base, lora)
+    if merged:
+        model = model.merge_and_unload()
+        if shared is not None:
+            borrow(model, shared.model)
+    return model
 
 
-def peft_train(wl: Workload, host: dict) -> Variant:
+def peft_train(wl: Workload, host: dict, shared: Shared | None = None) -> Variant:
     """One AdamW step of a peft LoRA model (r 8, α 16 on query/value; the classifier trains too)."""
-    return train_variant(peft_lora(wl), host)
+    return train_variant(peft_lora(wl, shared), host)
 
 
-def peft_infer(wl: Workload, host: dict, *, merged: bool = False) -> Variant:
+def peft_infer(wl: Workload, host: dict, *, merged: bool = False, shared: Shared | None = None) -> Variant:
     """A forward of the peft LoRA model; `merged` folds LoRA into the base (`merge_and_unload`)."""
-    model = peft_lora(wl)
-    return infer_variant(model.merge_and_unload() if merged else model, host)
+    return infer_variant(peft_lora(wl, shared, merged), host)
 
 
 def parallel(wl: Workload, tasks: int, drop_n: int, host: dict) -> Variant:

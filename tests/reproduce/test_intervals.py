@@ -91,6 +91,26 @@ def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(monkeypatch):
     assert 3 < len(s["a"]) < 50  # the time budget ends it first
 
 
+def test_a_resolved_pair_leaves_the_extra_rounds_while_others_go_on(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    rng = np.random.default_rng(1)
+
+    def variant(mean, spread):
+        def call():
+            now[0] += mean * (1 + spread * rng.standard_normal())
+            return 0
+        return call
+
+    # (b, a) resolves after the fixed rounds; (d, c) never does; (e, a) never does, so a stays.
+    v = {"a": variant(1.0, 0.001), "b": variant(2.0, 0.001), "c": variant(1.0, 0.2), "d": variant(1.0, 0.2),
+         "e": variant(1.0, 0.2)}
+    resolve = benchmark.Resolution((("b", "a"), ("d", "c"), ("e", "a")), halfwidth=0.01, max_repeats=30, budget_s=1e9)
+    s = benchmark.interleaved(v, repeats=3, warmup=0, resolve=resolve, pause_s=0)
+    assert len(s["b"]) == 3 and len(s["a"]) == len(s["c"]) == len(s["d"]) == len(s["e"]) == 30
+    assert benchmark.paired_ratio(s["b"], s["a"]) == benchmark.paired_ratio(s["b"], s["a"][:3])  # aligned prefix
+
+
 def test_measure_times_the_twin_in_every_round_under_its_own_name():
     calls = []
     variants = {"ref": benchmark.Variant(lambda: calls.append("ref") or 0, {"flops": 1}),
