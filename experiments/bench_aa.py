@@ -10,15 +10,18 @@ from the reference in one thing the measurement could be sensitive to:
 With --torch, PyTorch's bare forward (AdapterHub model) runs in the same rounds, as in the suite:
 its OpenMP threads spin after each call, which is what the pause before each timed call is for.
 
-Each pause setting (the untimed sleep before every timed call) is one interleaved run of many rounds;
-for every variant the JSON holds its ratio to the reference with the 95% bootstrap interval.
+Each pause setting (the untimed sleep, or busy-wait with spin:, before every timed call) is one
+interleaved run of many rounds; for every variant the JSON holds its ratio to the reference with the
+95% bootstrap interval, and with --torch the JAX calls right after torch's against the others.
 
     python experiments/bench_aa.py --rounds=40 --pauses=0,0.02,0.2 --out=results/aa_control_cpu.json
+    python experiments/bench_aa.py --torch --rounds=60 --pauses=0,0.02,spin:0.02 --out=results/aa_pause_torch_cpu.json
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 
 import jax
@@ -36,7 +39,8 @@ _SHAPE = flags.DEFINE_string("shape", "bert-base", "model shape (reproduce/workl
 _BATCH = flags.DEFINE_integer("batch", 8, "batch size")
 _SEQ = flags.DEFINE_integer("seq_len", 64, "tokens per example")
 _ROUNDS = flags.DEFINE_integer("rounds", 40, "rounds per pause setting")
-_PAUSES = flags.DEFINE_list("pauses", ["0", "0.02", "0.2"], "untimed sleep before each timed call, seconds")
+_PAUSES = flags.DEFINE_list("pauses", ["0", "0.02", "0.2"],
+                            "untimed pause before each timed call: seconds of sleep, or spin:<seconds> of busy-wait")
 _TORCH = flags.DEFINE_bool("torch", False, "time PyTorch's bare forward in the same rounds (as the suite does)")
 _OUT = flags.DEFINE_string("out", "results/aa_control_cpu.json", "JSON output")
 
@@ -63,28 +67,48 @@ def variants(wl: Workload, with_torch: bool = False) -> dict[str, benchmark.Vari
     return out
 
 
-def run(wl: Workload, rounds: int, pauses: list[float], with_torch: bool = False) -> dict:
+def after_torch(samples: dict, previous: dict) -> dict | None:
+    """Median JAX call time right after PyTorch's call vs after any other (or first in its round):
+    a call that follows torch's pays for its still-spinning OpenMP threads unless the pause ends them."""
+    if "torch_bare" not in samples:
+        return None
+    split = {"after_torch": [], "after_other": []}
+    for name, times in samples.items():
+        if name != "torch_bare":
+            for t, p in zip(times, previous[name]):
+                split["after_torch" if p == "torch_bare" else "after_other"].append(t)
+    med = {k: statistics.median(v) for k, v in split.items() if v}
+    return dict(med, ratio=med["after_torch"] / med["after_other"]) if len(med) == 2 else None
+
+
+def run(wl: Workload, rounds: int, pauses: list[str], with_torch: bool = False) -> dict:
+    """pauses: seconds to sleep before each timed call, or "spin:<seconds>" to busy-wait them."""
     built = variants(wl, with_torch)
     calls = {k: v.call for k, v in built.items()}
     out = {"workload": wl.describe(), "rounds": rounds, "environment": benchmark.environment(), "by_pause": {}}
     for pause in pauses:
-        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=pause)
+        spin = pause.startswith("spin:")
+        previous = {}
+        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=float(pause.removeprefix("spin:")),
+                                        spin=spin, previous=previous)
         res = {k: benchmark.summary(s) for k, s in samples.items()}
-        out["by_pause"][str(pause)] = {
+        out["by_pause"][pause] = {
             "median_s": {k: r["median_s"] for k, r in res.items()},
             "ratio_to_reference": {k: benchmark.ratio(res, k, "reference") for k in res
                                    if k not in ("reference", "torch_bare")},
-            "samples_s": samples}
+            "after_torch": after_torch(samples, previous),
+            "samples_s": samples, "previous": previous}
         line = ", ".join(f"{k} {q['value']:.3f} [{q['ci'][0]:.3f}, {q['ci'][1]:.3f}]"
-                         for k, q in out["by_pause"][str(pause)]["ratio_to_reference"].items())
-        print(f"pause {pause}s: {line}", flush=True)
+                         for k, q in out["by_pause"][pause]["ratio_to_reference"].items())
+        at = out["by_pause"][pause]["after_torch"]
+        print(f"pause {pause}: {line}" + (f"; after torch ÷ after other {at['ratio']:.3f}" if at else ""), flush=True)
     return out
 
 
 def main(argv):
     del argv
     wl = Workload(_SHAPE.value, _BATCH.value, _SEQ.value)
-    result = run(wl, _ROUNDS.value, [float(p) for p in _PAUSES.value], _TORCH.value)
+    result = run(wl, _ROUNDS.value, _PAUSES.value, _TORCH.value)
     benchmark.write_json(_OUT.value, result)
     print(f"wrote {_OUT.value}")
 

@@ -35,10 +35,11 @@ AA = " (A/A)"  # suffix of a variant's A/A twin: the same call timed again in ev
 @dataclasses.dataclass(frozen=True)
 class Resolution:
     """Adaptive rounds: after the first `repeats` rounds of every variant, the variants of the ratios
-    in `pairs` (numerator, denominator) that are not yet resolved — 95% interval wider than
-    ± `halfwidth` of the value — get extra rounds among themselves only (a pair leaves the rounds
-    once it resolves), until all resolve, or `max_repeats` rounds, or `budget_s` seconds of extra
-    timing, whichever comes first."""
+    in `pairs` (numerator, denominator[, target]) that are not yet resolved — 95% interval wider than
+    ± `halfwidth` of the value, and, where a target is given, still straddling it (a pair whose
+    verdict is decided needs no finer interval) — get extra rounds among themselves only (a pair
+    leaves the rounds once it resolves), until all resolve, or `max_repeats` rounds, or `budget_s`
+    seconds of extra timing, whichever comes first."""
 
     pairs: tuple = ()
     halfwidth: float = 0.01
@@ -49,7 +50,8 @@ class Resolution:
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
                 seed: int = 0, resolve: Resolution | None = None,
-                setups: dict[str, Callable[[], None]] | None = None) -> dict[str, list[float]]:
+                setups: dict[str, Callable[[], None]] | None = None, spin: bool = False,
+                previous: dict[str, list] | None = None) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
     (and extra rounds of some, as `resolve` asks); each call's result is blocked on. Returns the
     per-variant samples in seconds; sample r of every variant comes from round r, so ratios compare
@@ -60,7 +62,9 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
     previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first. `setups[name]`, where
     given, runs untimed before each of that variant's calls (variants sharing one model select
-    their adapter there)."""
+    their adapter there). `spin`: busy-wait the pause instead of sleeping (the vCPU stays awake);
+    `previous`, if given, receives for each sample the variant timed just before it in its round
+    (None for a round's first): both for the A/A experiment (experiments/bench_aa.py)."""
     setups = setups or {}
     for name, fn in variants.items():
         for _ in range(warmup):
@@ -70,16 +74,26 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     samples = {name: [] for name in variants}
     rng = random.Random(seed)
 
+    def pause():
+        if not spin:
+            time.sleep(pause_s)
+            return
+        end = time.perf_counter() + pause_s
+        while time.perf_counter() < end:
+            pass
+
     def round_of(names):
         order = list(names)
         rng.shuffle(order)
-        for name in order:
+        for i, name in enumerate(order):
             if name in setups:
                 setups[name]()
-            time.sleep(pause_s)
+            pause()
             t0 = time.perf_counter()
             jax.block_until_ready(variants[name]())
             samples[name].append(time.perf_counter() - t0)
+            if previous is not None:
+                previous.setdefault(name, []).append(order[i - 1] if i else None)
         if progress:
             progress(f"round {len(samples[order[0]])} done ({len(order)} variants)")
 
@@ -99,13 +113,19 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
 
 
 def unresolved(samples: dict, resolve: Resolution) -> list[tuple[str, str]]:
-    """The pairs of `resolve` whose 95% interval is wider than ± halfwidth of their ratio."""
+    """The pairs of `resolve` whose 95% interval is wider than ± halfwidth of their ratio; an A/A
+    pair (`x + AA`, `x`) is resolved only once its interval lies inside 1 ± halfwidth — the rule
+    its verdict uses — not merely when it is that narrow around a value off 1."""
     out = []
-    for num, den in resolve.pairs:
+    for num, den, *target in resolve.pairs:
         if num in samples and den in samples and samples[num] and samples[den]:
             value = paired_ratio(samples[num], samples[den])
             lo, hi = ratio_interval(samples[num], samples[den])
-            if (hi - lo) / 2 > resolve.halfwidth * abs(value):
+            if num == den + AA:
+                wide = lo < 1 - resolve.halfwidth or hi > 1 + resolve.halfwidth
+            else:
+                wide = (hi - lo) / 2 > resolve.halfwidth * abs(value) and (not target or lo <= target[0] <= hi)
+            if wide:
                 out.append((num, den))
     return out
 

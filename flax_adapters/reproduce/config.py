@@ -62,7 +62,7 @@ class ReproConfig:
     # and ratios; at a per-round spread of ~3% on a 2-core CPU a ±1% interval takes ~40-60 rounds,
     # so these groups get this round cap and budget of extra timing each instead.
     methods_max_repeats: int = 80
-    methods_budget_s: float = 90.0
+    methods_budget_s: float = 120.0
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)
     torch_threads: int = 0                   # 0: torch's default

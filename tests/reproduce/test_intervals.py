@@ -122,3 +122,52 @@ def test_measure_times_the_twin_in_every_round_under_its_own_name():
     assert res[twin]["flops"] == 1  # same program, same meta
     q = benchmark.ratio(res, twin, "ref")
     assert q["ci"][0] <= q["value"] <= q["ci"][1]
+
+
+def test_interleaved_records_each_samples_predecessor_and_spins():
+    previous = {}
+    s = benchmark.interleaved({n: (lambda: 0) for n in "abc"}, repeats=5, warmup=0, pause_s=0.001, spin=True,
+                              previous=previous)
+    assert all(len(previous[n]) == len(s[n]) == 5 for n in "abc")
+    for r in range(5):  # one variant opens each round; the others follow one of the round's variants
+        before = [previous[n][r] for n in "abc"]
+        assert before.count(None) == 1 and all(p != n for n, p in zip("abc", before))
+
+
+def test_bench_aa_splits_jax_calls_after_torch_from_the_rest():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "experiments" / "bench_aa.py"
+    spec = importlib.util.spec_from_file_location("bench_aa", path)
+    bench_aa = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_aa)
+    samples = {"reference": [1.0, 2.0, 2.0], "twin": [1.2, 2.0, 2.0], "torch_bare": [5.0, 5.0, 5.0]}
+    previous = {"reference": ["torch_bare", None, "twin"], "twin": ["torch_bare", "reference", None],
+                "torch_bare": [None, "twin", "reference"]}
+    out = bench_aa.after_torch(samples, previous)
+    assert out["after_torch"] == 1.1 and out["after_other"] == 2.0 and out["ratio"] == 1.1 / 2.0
+    assert bench_aa.after_torch({"reference": [1.0]}, {"reference": [None]}) is None
+
+
+def test_a_decided_pair_and_an_off_centre_control_resolve_by_their_own_rules(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    rng = np.random.default_rng(2)
+
+    def variant(mean, spread):
+        def call():
+            now[0] += mean * (1 + spread * rng.standard_normal())
+            return 0
+        return call
+
+    v = {"a": variant(1.0, 0.05), "b": variant(2.0, 0.05)}
+    decided = benchmark.Resolution((("b", "a", 1.5),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=decided, pause_s=0)["a"]) == 3
+    undecided = benchmark.Resolution((("b", "a", 2.0),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=undecided, pause_s=0)["a"]) > 3
+    # An A/A pair 2% off 1 with a ±0.1% interval: narrow, but not inside 1 ± 1%, so it keeps going.
+    twin = "a" + benchmark.AA
+    v = {"a": variant(1.0, 0.0005), twin: variant(1.02, 0.0005)}
+    control = benchmark.Resolution(((twin, "a"),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 30
