@@ -45,6 +45,13 @@ class Resolution:
     halfwidth: float = 0.01
     max_repeats: int = 24
     budget_s: float = 120.0
+    control_max_repeats: int | None = None  # the A/A pairs' own cap (default max_repeats): see cap()
+
+    def cap(self, pair) -> int:
+        """Rounds a pair may reach: an A/A control may go on alone after the other pairs' cap (its
+        rounds cost two calls of one variant), so a group can afford to resolve it ± halfwidth."""
+        control = pair[0] == pair[1] + AA and self.control_max_repeats is not None
+        return self.control_max_repeats if control else self.max_repeats
 
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
@@ -104,8 +111,9 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     # share their earlier rounds too and any two variants stay aligned over their common prefix.
     active, start = set(variants), time.perf_counter()
     while resolve and time.perf_counter() - start < resolve.budget_s:
-        active = {n for pair in unresolved(samples, resolve) if set(pair) <= active for n in pair}
-        active = {n for n in active if len(samples[n]) < resolve.max_repeats}
+        # (all active variants have taken part in the same rounds: one length per pair)
+        active = {n for pair in unresolved(samples, resolve)
+                  if set(pair) <= active and len(samples[pair[0]]) < resolve.cap(pair) for n in pair}
         if not active:
             break
         round_of(sorted(active))

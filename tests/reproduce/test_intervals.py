@@ -171,3 +171,22 @@ def test_a_decided_pair_and_an_off_centre_control_resolve_by_their_own_rules(mon
     v = {"a": variant(1.0, 0.0005), twin: variant(1.02, 0.0005)}
     control = benchmark.Resolution(((twin, "a"),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 30
+
+
+def test_the_control_goes_on_alone_after_the_other_pairs_cap(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    rng = np.random.default_rng(3)
+
+    def variant(mean, spread):
+        def call():
+            now[0] += mean * (1 + spread * rng.standard_normal())
+            return 0
+        return call
+
+    twin = "a" + benchmark.AA
+    v = {"a": variant(1.0, 0.2), twin: variant(1.0, 0.2), "b": variant(2.0, 0.2)}
+    resolve = benchmark.Resolution(((twin, "a"), ("b", "a")), halfwidth=0.01, max_repeats=6, budget_s=1e9,
+                                   control_max_repeats=20)
+    s = benchmark.interleaved(v, repeats=3, warmup=0, resolve=resolve, pause_s=0)
+    assert len(s["b"]) == 6 and len(s["a"]) == len(s[twin]) == 20
