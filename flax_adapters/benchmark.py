@@ -47,10 +47,19 @@ class Resolution:
     budget_s: float = 120.0
     control_max_repeats: int | None = None  # the A/A pairs' own cap (default max_repeats): see cap()
 
+    def band(self, pair) -> tuple[float, float] | None:
+        """(centre, tolerance) a pair's interval must lie inside — or wholly outside — to resolve:
+        1 ± halfwidth for an A/A pair (x + AA, x), the pair's own (centre, tol) target for a pair
+        that should equal something (merged LoRA vs bare: the same program); None otherwise."""
+        num, den, *target = pair
+        if num == den + AA:
+            return 1.0, self.halfwidth
+        return target[0] if target and isinstance(target[0], tuple) else None
+
     def cap(self, pair) -> int:
-        """Rounds a pair may reach: an A/A control may go on alone after the other pairs' cap (its
-        rounds cost two calls of one variant), so a group can afford to resolve it ± halfwidth."""
-        control = pair[0] == pair[1] + AA and self.control_max_repeats is not None
+        """Rounds a pair may reach: a control (a pair with a band) may go on after the other pairs'
+        cap — its rounds cost few calls — so a group can afford to resolve it inside its band."""
+        control = self.band(pair) is not None and self.control_max_repeats is not None
         return self.control_max_repeats if control else self.max_repeats
 
 
@@ -113,28 +122,32 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     while resolve and time.perf_counter() - start < resolve.budget_s:
         # (all active variants have taken part in the same rounds: one length per pair)
         active = {n for pair in unresolved(samples, resolve)
-                  if set(pair) <= active and len(samples[pair[0]]) < resolve.cap(pair) for n in pair}
+                  if set(pair[:2]) <= active and len(samples[pair[0]]) < resolve.cap(pair) for n in pair[:2]}
         if not active:
             break
         round_of(sorted(active))
     return samples
 
 
-def unresolved(samples: dict, resolve: Resolution) -> list[tuple[str, str]]:
-    """The pairs of `resolve` whose 95% interval is wider than ± halfwidth of their ratio; an A/A
-    pair (`x + AA`, `x`) is resolved only once its interval lies inside 1 ± halfwidth — the rule
-    its verdict uses — not merely when it is that narrow around a value off 1."""
+def unresolved(samples: dict, resolve: Resolution) -> list[tuple]:
+    """The pairs of `resolve` whose 95% interval is wider than ± halfwidth of their ratio (and, with
+    a target, still straddles it); a pair with a band (an A/A pair: 1 ± halfwidth) is resolved only
+    once its interval lies inside the band or wholly outside it — the rule its verdict uses — not
+    merely when it is that narrow around a value off the centre."""
     out = []
-    for num, den, *target in resolve.pairs:
+    for pair in resolve.pairs:
+        num, den, *target = pair
         if num in samples and den in samples and samples[num] and samples[den]:
             value = paired_ratio(samples[num], samples[den])
             lo, hi = ratio_interval(samples[num], samples[den])
-            if num == den + AA:
-                wide = lo < 1 - resolve.halfwidth or hi > 1 + resolve.halfwidth
+            band = resolve.band(pair)
+            if band is not None:  # inside the band (met) or wholly outside it (missed) is decided
+                centre, tol = band
+                wide = not (centre - tol <= lo and hi <= centre + tol) and not (hi < centre - tol or lo > centre + tol)
             else:
                 wide = (hi - lo) / 2 > resolve.halfwidth * abs(value) and (not target or lo <= target[0] <= hi)
             if wide:
-                out.append((num, den))
+                out.append(pair)
     return out
 
 

@@ -150,7 +150,7 @@ def test_bench_aa_splits_jax_calls_after_torch_from_the_rest():
     assert bench_aa.after_torch({"reference": [1.0]}, {"reference": [None]}) is None
 
 
-def test_a_decided_pair_and_an_off_centre_control_resolve_by_their_own_rules(monkeypatch):
+def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(monkeypatch):
     now = [0.0]
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
     rng = np.random.default_rng(2)
@@ -166,11 +166,14 @@ def test_a_decided_pair_and_an_off_centre_control_resolve_by_their_own_rules(mon
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=decided, pause_s=0)["a"]) == 3
     undecided = benchmark.Resolution((("b", "a", 2.0),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=undecided, pause_s=0)["a"]) > 3
-    # An A/A pair 2% off 1 with a ±0.1% interval: narrow, but not inside 1 ± 1%, so it keeps going.
+    # An A/A pair 1% off 1 with a ±1% interval is narrow enough for a ratio but straddles the band's
+    # edge, so it keeps going; 3% off with a ±0.1% interval is decided (missed) at once.
     twin = "a" + benchmark.AA
-    v = {"a": variant(1.0, 0.0005), twin: variant(1.02, 0.0005)}
     control = benchmark.Resolution(((twin, "a"),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
-    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 30
+    v = {"a": variant(1.0, 0.01), twin: variant(1.01, 0.01)}
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) > 3
+    v = {"a": variant(1.0, 0.0005), twin: variant(1.03, 0.0005)}
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 3
 
 
 def test_the_control_goes_on_alone_after_the_other_pairs_cap(monkeypatch):
@@ -190,3 +193,23 @@ def test_the_control_goes_on_alone_after_the_other_pairs_cap(monkeypatch):
                                    control_max_repeats=20)
     s = benchmark.interleaved(v, repeats=3, warmup=0, resolve=resolve, pause_s=0)
     assert len(s["b"]) == 6 and len(s["a"]) == len(s[twin]) == 20
+
+
+def test_a_pair_with_a_band_resolves_inside_or_wholly_outside_it(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
+    rng = np.random.default_rng(4)
+
+    def variant(mean, spread):
+        def call():
+            now[0] += mean * (1 + spread * rng.standard_normal())
+            return 0
+        return call
+
+    band = (1.0, 0.01)
+    far = {"a": variant(1.0, 0.002), "b": variant(1.2, 0.002)}  # 20% off: wholly outside at once
+    r = benchmark.Resolution((("b", "a", band),), 0.01, max_repeats=5, budget_s=1e9, control_max_repeats=20)
+    assert len(benchmark.interleaved(far, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) == 3
+    near = {"a": variant(1.0, 0.05), "b": variant(1.0, 0.05)}  # the same program: goes on past max_repeats
+    assert r.cap(("b", "a", band)) == 20 and r.cap(("b", "a")) == 5
+    assert len(benchmark.interleaved(near, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) > 5
