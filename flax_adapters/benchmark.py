@@ -310,11 +310,20 @@ def reset_peak_rss() -> bool:
         return False
 
 
+def rss_bytes() -> int | None:
+    """Resident set size (VmRSS) of this process now; None off Linux."""
+    return _status_kib("VmRSS:")
+
+
 def peak_rss_bytes() -> int | None:
     """Peak resident set size (VmHWM) of this process since start or the last reset; None off Linux."""
+    return _status_kib("VmHWM:")
+
+
+def _status_kib(field: str) -> int | None:
     try:
         with open("/proc/self/status") as f:
-            line = next((l for l in f if l.startswith("VmHWM:")), None)
+            line = next((l for l in f if l.startswith(field)), None)
     except OSError:
         return None
     return None if line is None else int(line.split()[1]) * 1024

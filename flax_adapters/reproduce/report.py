@@ -59,9 +59,17 @@ def aa_table(sections: dict) -> str:
 
 
 def memory_by_section(sections: dict) -> str:
-    rows = [[name, f"{res['peak_rss_bytes'] / 2**30:.2f}"] for name, res in sections.items()
-            if isinstance(res, dict) and res.get("peak_rss_bytes")]
-    return _table(["section", "peak resident memory GiB (VmHWM during the section)"], rows) if rows else ""
+    """Each section's peak resident memory, and for a section that reports its groups (methods) the
+    memory resident once each group's variants were built and the group's peak while timing."""
+    gib = lambda b: f"{b / 2**30:.2f}" if b else "—"  # noqa: E731
+    rows = []
+    for name, res in sections.items():
+        if isinstance(res, dict) and res.get("peak_rss_bytes"):
+            rows.append([name, gib(res["peak_rss_bytes"]), ""])
+            for group, m in res.get("memory_by_group", {}).items():
+                rows.append([f"{name} / {group}", gib(m.get("peak")), gib(m.get("built"))])
+    header = ["section", "peak resident memory GiB (VmHWM during the section)", "resident once built GiB"]
+    return _table(header, rows) if rows else ""
 
 
 def _table(header: list[str], rows: list[list]) -> str:

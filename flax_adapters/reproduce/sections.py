@@ -102,6 +102,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             torch_variant(cfg, train, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
     log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
+    memory = {"train": {"built": benchmark.rss_bytes()}}
     # Training pairs with a headline resolve once their verdict is decided (the target outside the
     # interval): each round of a training step costs seconds, and the control needs them more.
     pairs = [("jax/full" + benchmark.AA, "jax/full"),
@@ -110,8 +111,10 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full",
                               resolve=resolution(cfg, pairs, "train", headline=True))
 
+    memory["train"]["peak"] = benchmark.peak_rss_bytes()
     shared = torch_side.Shared(wl)  # a new one: the training variants' model is released with them
     benchmark.release_memory()  # …and their memory returned, so the inference group does not stack on it
+    benchmark.reset_peak_rss()
     infer["jax/bare"] = jax_side.infer(model, None, batch)
     torch_variant(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
     for m in cfg.methods:
@@ -132,6 +135,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             torch_variant(cfg, infer, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True, shared=shared))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
+    memory["infer"] = {"built": benchmark.rss_bytes()}
     # The headline ratios and the control get extra rounds (among themselves: benchmark.interleaved).
     # merged LoRA runs bare's own program: a second control, resolved inside (or outside) 1 ± 1%.
     merged_band = (1 + TARGETS["lora_merged_infer_overhead"][1][0], TARGETS["lora_merged_infer_overhead"][1][1])
@@ -140,6 +144,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="jax/bare",
                               resolve=resolution(cfg, pairs, "infer", headline=True))
 
+    memory["infer"]["peak"] = benchmark.peak_rss_bytes()
     aa = {"train": aa_record(train, "jax/full"), "infer": aa_record(infer, "jax/bare")}
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
     ref = lambda res, fw, what: f"{fw}/{what}" if f"{fw}/{what}" in res else f"torch/{what}"  # noqa: E731
@@ -150,8 +155,10 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
     for name, r in infer.items():
         put_ratio(r, "overhead_vs_bare", infer, name, ref(infer, name.split("/")[0], "bare"), minus=1.0)
+    # Resident memory once a group's variants are built (states, compiled programs) and its peak
+    # while timing (plus gradients, optimizer moments allocated on the first step, temporaries).
     return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
-            "aa": aa,
+            "aa": aa, "memory_by_group": memory,
             "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
 
 

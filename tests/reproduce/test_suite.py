@@ -92,6 +92,10 @@ def test_tiny_suite_writes_report_plots_results_and_headline(tiny_run):
     lo, hi = methods["train"]["jax/seq_bn"]["speedup_vs_full_ci"]
     assert lo <= methods["train"]["jax/seq_bn"]["speedup_vs_full"] <= hi
     assert all(r["peak_rss_bytes"] > 0 for r in results["sections"].values())
+    groups = methods["memory_by_group"]
+    assert set(groups) == {"train", "infer"} and all(g["built"] > 0 and g["peak"] >= g["built"] for g in groups.values())
+    assert methods["peak_rss_bytes"] >= max(g["peak"] for g in groups.values())
+    assert "| methods / train |" in report and "| methods / infer |" in report
     assert set(saved["verdicts"]) == set(headline.TARGETS) and "aa_infer" in saved["intervals"]
     for title in ("9b. Timing controls (A/A)", "9c. Peak resident memory per section"):
         assert f"## {title}" in report, title
