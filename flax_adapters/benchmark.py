@@ -45,7 +45,7 @@ class Resolution:
     halfwidth: float = 0.01
     max_repeats: int = 24
     budget_s: float = 120.0
-    control_max_repeats: int | None = None  # the A/A pairs' own cap (default max_repeats): see cap()
+    control_max_repeats: int | None = None  # the cap of pairs with a band (default max_repeats): see cap()
 
     def band(self, pair) -> tuple[float, float] | None:
         """(centre, tolerance) a pair's interval must lie inside — or wholly outside — to resolve:
