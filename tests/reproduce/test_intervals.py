@@ -213,3 +213,21 @@ def test_a_pair_with_a_band_resolves_inside_or_wholly_outside_it(monkeypatch):
     near = {"a": variant(1.0, 0.05), "b": variant(1.0, 0.05)}  # the same program: goes on past max_repeats
     assert r.cap(("b", "a", band)) == 20 and r.cap(("b", "a")) == 5
     assert len(benchmark.interleaved(near, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) > 5
+
+
+def test_mfu_interval_covers_the_peaks_spread_as_well_as_the_steps():
+    n, flops = 1024, 2.0e11
+    times = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0]
+    full = {"flops": flops, "median_s": 1.0, "samples_s": times}
+
+    def sections(peak_gflops):
+        samples = [2 * n ** 3 / g / 1e9 for g in peak_gflops]
+        median = float(np.median(samples))
+        return {"methods": {"train": {"jax/full": full}},
+                "peak": {"jax": {"n": n, "median_s": median, "gflops": 2 * n ** 3 / median / 1e9, "samples_s": samples}}}
+
+    steady, value = headline._mfu(sections([400.0] * 5)), 200.0 / 400.0
+    spread = headline._mfu(sections([320.0, 360.0, 400.0, 420.0, 435.0]))
+    assert steady[0] == pytest.approx(value) and spread[0] == pytest.approx(value)
+    assert steady[1][0] <= value <= steady[1][1] and spread[1][0] <= value <= spread[1][1]
+    assert spread[1][1] - spread[1][0] > 2 * (steady[1][1] - steady[1][0])  # the peak's spread widens it
