@@ -15,7 +15,7 @@ interleaved run of many rounds; for every variant the JSON holds its ratio to th
 95% bootstrap interval, and with --torch the JAX calls right after torch's against the others.
 
     python experiments/bench_aa.py --rounds=40 --pauses=0,0.02,0.2 --out=results/aa_control_cpu.json
-    python experiments/bench_aa.py --torch --rounds=60 --pauses=0,0.02,spin:0.02 --out=results/aa_pause_torch_cpu.json
+    python experiments/bench_aa.py --torch --rounds=50 --pauses=0,0.02,spin:0.02 --out=results/aa_pause_torch_cpu.json
 """
 
 from __future__ import annotations
@@ -81,16 +81,28 @@ def after_torch(samples: dict, previous: dict) -> dict | None:
     return dict(med, ratio=med["after_torch"] / med["after_other"]) if len(med) == 2 else None
 
 
+def pause_of(text: str) -> tuple[float, bool]:
+    """(seconds, busy-wait?) of a --pauses entry: "0.02" sleeps, "spin:0.02" busy-waits."""
+    seconds = text.removeprefix("spin:")
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ValueError(f"--pauses: {text!r} is neither seconds ≥ 0 nor spin:<seconds>")
+    return value, text.startswith("spin:")
+
+
 def run(wl: Workload, rounds: int, pauses: list[str], with_torch: bool = False) -> dict:
     """pauses: seconds to sleep before each timed call, or "spin:<seconds>" to busy-wait them."""
+    parsed = {p: pause_of(p) for p in pauses}  # every entry checked before anything is built
     built = variants(wl, with_torch)
     calls = {k: v.call for k, v in built.items()}
     out = {"workload": wl.describe(), "rounds": rounds, "environment": benchmark.environment(), "by_pause": {}}
     for pause in pauses:
-        spin = pause.startswith("spin:")
+        seconds, spin = parsed[pause]
         previous = {}
-        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=float(pause.removeprefix("spin:")),
-                                        spin=spin, previous=previous)
+        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=seconds, spin=spin, previous=previous)
         res = {k: benchmark.summary(s) for k, s in samples.items()}
         out["by_pause"][pause] = {
             "median_s": {k: r["median_s"] for k, r in res.items()},

@@ -173,11 +173,18 @@ def median_interval(samples: list[float], level: float = 0.95, resamples: int = 
     return _bootstrap_median(np.asarray(samples, float), level, resamples, seed)
 
 
+def bootstrap_medians(x, resamples: int = 2000, rng: int | np.random.Generator = 0) -> np.ndarray:
+    """The medians of `resamples` resamples (with replacement) of `x`; `rng` a seed or a generator
+    (one generator shared by several draws keeps a combined interval reproducible)."""
+    x = np.asarray(x, float)
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
+
+
 def _bootstrap_median(x: np.ndarray, level: float, resamples: int, seed: int) -> tuple[float, float]:
     if len(x) < 2:
         return float(x[0]), float(x[0])
-    idx = np.random.default_rng(seed).integers(0, len(x), (resamples, len(x)))
-    lo, hi = np.quantile(np.median(x[idx], axis=1), [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = np.quantile(bootstrap_medians(x, resamples, seed), [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flax_adapters.benchmark import ratio, verdict
+from flax_adapters.benchmark import bootstrap_medians, ratio, verdict
 
 # key: (section, target, "≥" / "≤" / "≈" (target = (centre, tolerance)), what it means). A headline's
 # verdict is decided by its 95% bootstrap interval over rounds (benchmark.verdict), not its point value.
@@ -53,13 +53,11 @@ def _mfu(sections: dict) -> tuple:
     if not full or not full.get("flops") or not peak or not peak.get("gflops"):
         return None, None
     value = full["flops"] / full["median_s"] / 1e9 / peak["gflops"]
-    times = np.asarray(full["samples_s"], float)
     n = peak.get("n", 4096)
-    peaks = 2 * n ** 3 / np.asarray(peak.get("samples_s") or [2 * n ** 3 / peak["gflops"] / 1e9], float) / 1e9
+    rates = [2 * n ** 3 / s / 1e9 for s in peak.get("samples_s", [])] or [peak["gflops"]]
     rng = np.random.default_rng(0)
-    t = np.median(times[rng.integers(0, len(times), (2000, len(times)))], axis=1)
-    g = np.median(peaks[rng.integers(0, len(peaks), (2000, len(peaks)))], axis=1)
-    lo, hi = np.quantile(full["flops"] / t / 1e9 / g, [0.025, 0.975])
+    times, peaks = bootstrap_medians(full["samples_s"], rng=rng), bootstrap_medians(rates, rng=rng)
+    lo, hi = np.quantile(full["flops"] / times / 1e9 / peaks, [0.025, 0.975])
     return value, [float(lo), float(hi)]
 
 

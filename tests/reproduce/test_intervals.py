@@ -2,7 +2,6 @@
 the met / missed / inconclusive verdict read from it, adaptive rounds that stop once a ratio
 resolves, and the A/A twin that times the reference twice per round."""
 
-import itertools
 
 import numpy as np
 import pytest
@@ -58,23 +57,28 @@ def test_headline_verdicts_use_intervals_not_point_values():
     assert head["verdicts"]["aa_train"] is None and head["intervals"]["aa_train"] is None
 
 
-def clock(times):
-    """A variant whose call advances a fake clock by the next of `times` (no real waiting)."""
-    it = itertools.cycle(times)
-    return lambda: next(it)
-
-
-def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(monkeypatch):
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """fake_clock(seed) → variant(mean, spread): a callable whose call advances benchmark's clock by
+    mean × (1 + spread × N(0, 1)) instead of taking time (no real waiting, no real pauses)."""
     now = [0.0]
     monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
     monkeypatch.setattr(benchmark.time, "sleep", lambda s: None)
-    rng = np.random.default_rng(0)
 
-    def variant(mean, spread):
-        def call():
-            now[0] += mean * (1 + spread * rng.standard_normal())
-            return 0
-        return call
+    def make(seed):
+        rng = np.random.default_rng(seed)
+
+        def variant(mean, spread):
+            def call():
+                now[0] += mean * (1 + spread * rng.standard_normal())
+                return 0
+            return call
+        return variant
+    return make
+
+
+def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(fake_clock):
+    variant = fake_clock(0)
 
     quiet = {"a": variant(1.0, 0.001), "b": variant(2.0, 0.001)}
     resolve = benchmark.Resolution((("b", "a"),), halfwidth=0.01, max_repeats=50, budget_s=1e9)
@@ -91,16 +95,8 @@ def test_adaptive_rounds_stop_when_resolved_and_cap_at_max(monkeypatch):
     assert 3 < len(s["a"]) < 50  # the time budget ends it first
 
 
-def test_a_resolved_pair_leaves_the_extra_rounds_while_others_go_on(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
-    rng = np.random.default_rng(1)
-
-    def variant(mean, spread):
-        def call():
-            now[0] += mean * (1 + spread * rng.standard_normal())
-            return 0
-        return call
+def test_a_resolved_pair_leaves_the_extra_rounds_while_others_go_on(fake_clock):
+    variant = fake_clock(1)
 
     # (b, a) resolves after the fixed rounds; (d, c) never does; (e, a) never does, so a stays.
     v = {"a": variant(1.0, 0.001), "b": variant(2.0, 0.001), "c": variant(1.0, 0.2), "d": variant(1.0, 0.2),
@@ -148,18 +144,14 @@ def test_bench_aa_splits_jax_calls_after_torch_from_the_rest():
     out = bench_aa.after_torch(samples, previous)
     assert out["after_torch"] == 1.1 and out["after_other"] == 2.0 and out["ratio"] == 1.1 / 2.0
     assert bench_aa.after_torch({"reference": [1.0]}, {"reference": [None]}) is None
+    assert bench_aa.pause_of("spin:0.02") == (0.02, True) and bench_aa.pause_of("0") == (0.0, False)
+    for bad in ("fast", "spin:", "-0.1"):
+        with pytest.raises(ValueError, match=r"--pauses: .* is neither seconds ≥ 0 nor spin:<seconds>"):
+            bench_aa.run(None, 1, ["0.02", bad])  # refused before any model is built
 
 
-def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
-    rng = np.random.default_rng(2)
-
-    def variant(mean, spread):
-        def call():
-            now[0] += mean * (1 + spread * rng.standard_normal())
-            return 0
-        return call
+def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(fake_clock):
+    variant = fake_clock(2)
 
     v = {"a": variant(1.0, 0.05), "b": variant(2.0, 0.05)}
     decided = benchmark.Resolution((("b", "a", 1.5),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
@@ -176,16 +168,8 @@ def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(monkeypatch):
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 3
 
 
-def test_the_control_goes_on_alone_after_the_other_pairs_cap(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
-    rng = np.random.default_rng(3)
-
-    def variant(mean, spread):
-        def call():
-            now[0] += mean * (1 + spread * rng.standard_normal())
-            return 0
-        return call
+def test_the_control_goes_on_alone_after_the_other_pairs_cap(fake_clock):
+    variant = fake_clock(3)
 
     twin = "a" + benchmark.AA
     v = {"a": variant(1.0, 0.2), twin: variant(1.0, 0.2), "b": variant(2.0, 0.2)}
@@ -195,16 +179,8 @@ def test_the_control_goes_on_alone_after_the_other_pairs_cap(monkeypatch):
     assert len(s["b"]) == 6 and len(s["a"]) == len(s[twin]) == 20
 
 
-def test_a_pair_with_a_band_resolves_inside_or_wholly_outside_it(monkeypatch):
-    now = [0.0]
-    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: now[0])
-    rng = np.random.default_rng(4)
-
-    def variant(mean, spread):
-        def call():
-            now[0] += mean * (1 + spread * rng.standard_normal())
-            return 0
-        return call
+def test_a_pair_with_a_band_resolves_inside_or_wholly_outside_it(fake_clock):
+    variant = fake_clock(4)
 
     band = (1.0, 0.01)
     far = {"a": variant(1.0, 0.002), "b": variant(1.2, 0.002)}  # 20% off: wholly outside at once
