@@ -144,10 +144,12 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
         from_config_dict(_apply(base, changes))
     progress = Progress(todo, log)
     log(f"claims job {cfg.suite}: {len(todo)} runs in {root}")
+    trained = False
     for i, run in enumerate(todo):
         path = root / "records" / f"{run.name}.json"
         if path.exists():
             continue
+        trained = True
         t0 = time.perf_counter()
         base, changes = run_config(cfg, run, root)
         try:
@@ -163,7 +165,9 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
         tracking.write_json(path, rec)
         progress.finished(i, run, rec["wall_s"], rec["score"])
         write_outputs(cfg, root, adapters)
-    return write_outputs(cfg, root, adapters, final=True)
+    # A re-run that trained nothing measured nothing: the report keeps the machine the runs ran on.
+    return write_outputs(cfg, root, adapters, final=True,
+                         environment=None if trained else _job_environment(root))
 
 
 def adapter_entry(rec: dict, root: Path) -> dict:

@@ -179,17 +179,18 @@ def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
     assert not any("fusion" in n or "full" in n or n.startswith("mt_") for n in out["adapters"])
     md = (tmp_path / "job" / "claims.md").read_text()
     assert "| claim |" in md and (tmp_path / "job" / "adapterdrop_kept.png").is_file()
-    # A re-run trains nothing: every record exists.
+    # A re-run trains nothing: every record exists; it measured nothing, so the job's machine stays.
     monkeypatch.setattr(runner, "train_with", lambda *a, **k: pytest.fail("a finished job retrained"))
+    monkeypatch.setattr(runner.benchmark, "environment", lambda: {"cpu": "the re-reading machine"})
     assert [r["verdict"] for r in runner.run_claims(cfg, tmp_path / "job", log=lines.append)] == \
         [r["verdict"] for r in claim_rows]
+    assert json.loads((tmp_path / "job" / "claims.json").read_text())["environment"] == out["environment"]
     # Export: a committable copy (no checkpoints, no .bin twins) whose report is rebuilt there.
     exported = runner.export_results(cfg, tmp_path / "job", tmp_path / "results")
     assert [r["verdict"] for r in exported] == [r["verdict"] for r in claim_rows]
     assert not list((tmp_path / "results").rglob("checkpoints")) and not list((tmp_path / "results").rglob("*.bin"))
     assert json.loads((tmp_path / "results" / "claims.json").read_text())["adapters"].keys() == out["adapters"].keys()
     # A rebuilt report keeps the machine the runs were measured on, not the one that re-read them.
-    monkeypatch.setattr(runner.benchmark, "environment", lambda: {"cpu": "the re-reading machine"})
     runner.run_claims(cfg, tmp_path / "results", log=lines.append, report_only=True)
     for where in ("job", "results"):
         assert json.loads((tmp_path / where / "claims.json").read_text())["environment"] == out["environment"]
