@@ -196,6 +196,21 @@ def ratio(results: dict, numerator: str, denominator: str) -> dict | None:
     return {"value": paired_ratio(num, den), "ci": list(ratio_interval(num, den))}
 
 
+def chained_ratio(*links: tuple[list[float], list[float]], seed: int = 0) -> dict:
+    """{"value", "ci"} of a product of paired ratios taken in different timed groups, each link
+    (numerator samples, denominator samples) of one group: e.g. X ÷ A in one group times A ÷ Y in
+    another gives X ÷ Y when X and Y never shared rounds (A timed in both). Each group's rounds are
+    resampled on their own, so the interval carries both groups' spreads."""
+    rng = np.random.default_rng(seed)
+    value, draws = 1.0, np.ones(2000)
+    for num, den in links:
+        n = min(len(num), len(den))
+        value *= paired_ratio(num[:n], den[:n])
+        draws = draws * bootstrap_medians(np.asarray(num[:n], float) / np.asarray(den[:n], float), rng=rng)
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    return {"value": value, "ci": [float(lo), float(hi)]}
+
+
 def verdict(ci, target: float, sense: str) -> str | None:
     """`met`, `missed` or `inconclusive` by a 95% interval, never by the point estimate:
     sense "≥"/"≤" — the whole interval on the target's good/bad side; "≈" — the interval inside

@@ -25,7 +25,7 @@ import numpy as np
 from flax_adapters import benchmark
 from flax_adapters.reproduce import jax_side, torch_side
 from flax_adapters.reproduce.config import ReproConfig
-from flax_adapters.reproduce.sections import Log, aa_record, put_ratio, resolution, torch_variant
+from flax_adapters.reproduce.timing import Log, aa_record, put_ratio, resolution, torch_variant
 from flax_adapters.reproduce.workload import Workload
 
 # Our HeadConfig options per kind; AdapterHub's add_tagging_head / add_qa_head default to 1 layer too.

@@ -14,62 +14,15 @@ its ratios from medians of that same run. A section returns a JSON-able dict; `r
 from __future__ import annotations
 
 import statistics
-from typing import Callable
 
 import numpy as np
 
 from flax_adapters import benchmark
-from flax_adapters.reproduce import jax_side, torch_side
+from flax_adapters.reproduce import jax_side, methods_train, torch_side
 from flax_adapters.reproduce.config import ReproConfig
-from flax_adapters.reproduce.headline import TARGETS
+from flax_adapters.reproduce.timing import Log, aa_record, put_ratio, resolution, target, torch_variant
 from flax_adapters.reproduce.workload import Workload
-
-Log = Callable[[str], None]
 MERGEABLE = ("lora", "ia3")
-
-
-def torch_variant(cfg: ReproConfig, variants: dict, errors: dict, name: str, build: Callable[[], benchmark.Variant]):
-    """Adds a PyTorch variant unless torch is off or absent; a failure (e.g. torch.compile on an
-    unsupported platform) is recorded under `errors` and the rest of the section goes on."""
-    if not cfg.torch or torch_side.unavailable():
-        return
-    try:
-        variants[name] = build()
-    except Exception as e:  # noqa: BLE001 -- a baseline failing must not sink the suite; it is reported
-        errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
-
-
-def put_ratio(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
-    """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% bootstrap interval over rounds."""
-    q = benchmark.ratio(results, numerator, denominator)
-    r[key] = None if q is None else q["value"] - minus
-    r[key + "_ci"] = None if q is None else [c - minus for c in q["ci"]]
-
-
-def aa_record(results: dict, reference: str) -> dict | None:
-    """The A/A control — the reference's second timing in each round over its first — taken out of
-    `results` (the tables list programs, not the control) with its samples kept."""
-    q = benchmark.ratio(results, reference + benchmark.AA, reference)
-    twin = results.pop(reference + benchmark.AA, None)
-    return None if q is None else dict(q, samples_s=twin["samples_s"])
-
-
-def resolution(cfg: ReproConfig, pairs, kind: str, headline: bool = False) -> benchmark.Resolution:
-    """Rounds beyond cfg.repeats/infer_repeats until the listed ratios resolve ± cfg.resolve_halfwidth,
-    within this group's share of the time budget (inference: short calls, many rounds); `headline`:
-    the methods groups, whose A/A controls are the suite's: the control may go on alone to
-    cfg.methods_max_repeats rounds, within cfg.methods_budget_s."""
-    budget = cfg.infer_budget_s if kind == "infer" else cfg.train_budget_s
-    rounds = cfg.max_infer_repeats if kind == "infer" else cfg.max_repeats
-    if headline:  # the other pairs keep their cap; the control goes on alone to methods_max_repeats
-        return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, cfg.methods_budget_s,
-                                    control_max_repeats=cfg.methods_max_repeats)
-    return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, budget)
-
-
-def target(headline: str):
-    """The headline's target (headline.TARGETS): a ratio, or (centre, tolerance) for an "≈" one."""
-    return TARGETS[headline][1]
 
 
 def peak(cfg: ReproConfig, log: Log) -> dict:
@@ -85,36 +38,16 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     """Training and inference per method on one workload, JAX and PyTorch interleaved."""
     host = wl.host_batch(seed=cfg.seed)
     batch = jax_side.device_batch(host)
-    model = jax_side.build_model(wl, {m: m for m in cfg.methods}, cfg.seed)
+    build = lambda: jax_side.build_model(wl, {m: m for m in cfg.methods}, cfg.seed)  # noqa: E731
     compiled = lambda target: target in cfg.torch_compile  # noqa: E731
-    train, infer, errors = {}, {}, {}
+    infer, errors = {}, {}
 
-    shared = torch_side.Shared(wl)  # the AdapterHub adapters' variants share one base model
-    train["jax/full"] = jax_side.train(model, None, batch)
-    torch_variant(cfg, train, errors, "torch/full", lambda: torch_side.train(wl, None, host))
-    for m in cfg.methods:
-        train[f"jax/{m}"] = jax_side.train(model, m, batch)
-        torch_variant(cfg, train, errors, f"torch/{m}", lambda m=m: torch_side.train(wl, m, host, shared=shared))
-    if "lora" in cfg.methods:
-        torch_variant(cfg, train, errors, "peft/lora", lambda: torch_side.peft_train(wl, host, shared=shared))
-    for m in ("full", "seq_bn"):
-        if compiled(f"train:{m}") and (m == "full" or m in cfg.methods):
-            torch_variant(cfg, train, errors, f"torch.compile/{m}",
-                   lambda m=m: torch_side.train(wl, None if m == "full" else m, host, compile=True))
-    log(f"methods {wl.describe()}: {len(train)} training variants built; timing")
-    memory = {"train": {"built": benchmark.rss_bytes()}}
-    # Training pairs with a headline resolve once their verdict is decided (the target outside the
-    # interval): each round of a training step costs seconds, and the control needs them more.
-    pairs = [("jax/full" + benchmark.AA, "jax/full"),
-             ("jax/full", "jax/seq_bn", target("adapter_vs_full_train_speedup")),
-             ("torch/seq_bn", "jax/seq_bn", target("jax_vs_torch_train_speedup"))]
-    train = benchmark.measure(train, cfg.repeats, cfg.warmup, twin="jax/full",
-                              resolve=resolution(cfg, pairs, "train", headline=True))
+    # Training: four groups, so that no group holds two full fine-tuning states (methods_train).
+    timed = methods_train.time_training(cfg, wl, build, batch, host, errors, log)
+    train, memory = timed["train"], timed["memory_by_group"]
+    model = build()  # the same weights again (training's copy went before PyTorch's full FT)
 
-    memory["train"]["peak"] = benchmark.peak_rss_bytes()
-    shared = torch_side.Shared(wl)  # a new one: the training variants' model is released with them
-    benchmark.release_memory()  # …and their memory returned, so the inference group does not stack on it
-    benchmark.reset_peak_rss()
+    shared = torch_side.Shared(wl)  # the inference variants' (the training groups' went with them)
     infer["jax/bare"] = jax_side.infer(model, None, batch)
     torch_variant(cfg, infer, errors, "torch/bare", lambda: torch_side.infer(wl, None, host, shared=shared))
     for m in cfg.methods:
@@ -146,20 +79,18 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
                               resolve=resolution(cfg, pairs, "infer", headline=True))
 
     memory["infer"]["peak"] = benchmark.peak_rss_bytes()
-    aa = {"train": aa_record(train, "jax/full"), "infer": aa_record(infer, "jax/bare")}
+    aa = {"train": timed["aa"], "infer": aa_record(infer, "jax/bare")}
     # Each framework against its own reference (peft and torch.compile fall back to eager torch's).
-    ref = lambda res, fw, what: f"{fw}/{what}" if f"{fw}/{what}" in res else f"torch/{what}"  # noqa: E731
-    for name, r in train.items():
-        framework, method = name.split("/")
-        put_ratio(r, "speedup_vs_full", train, ref(train, framework, "full"), name)
-        if framework == "jax" and method != "full":
-            r["flops_ratio_full_over_this"] = train["jax/full"]["flops"] / r["flops"]
     for name, r in infer.items():
-        put_ratio(r, "overhead_vs_bare", infer, name, ref(infer, name.split("/")[0], "bare"), minus=1.0)
+        framework, method = name.split("/")
+        put_ratio(r, "overhead_vs_bare", infer, name, f"{framework}/bare" if f"{framework}/bare" in infer
+                  else "torch/bare", minus=1.0)
+        if framework != "jax":
+            put_ratio(r, "over_jax", infer, name, f"jax/{method}")
     # Resident memory once a group's variants are built (states, compiled programs) and its peak
     # while timing (plus gradients, optimizer moments allocated on the first step, temporaries).
     return {"workload": wl.as_dict(), "train": train, "infer": infer, "errors": errors,
-            "aa": aa, "memory_by_group": memory,
+            "aa": aa, "memory_by_group": memory, "train_anchors": timed["anchors"],
             "trainable_params": {m: model.adapters[m].num_parameters for m in cfg.methods}}
 
 
@@ -172,16 +103,24 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     variants, errors = {}, {}
     for n in drops:
         variants[f"jax/{n}"] = jax_side.train(model, "a", batch, drop_n=n)
-    shared = torch_side.Shared(wl)
-    for n in sorted(set(cfg.torch_drops) | {0}):
-        torch_variant(cfg, variants, errors, f"torch/{n}",
-               lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n, shared=shared))
-    log(f"adapterdrop: {len(variants)} variants built; timing")
+    log(f"adapterdrop: {len(variants)} JAX variants built; timing")
     deepest = f"jax/{max(drops)}"
     pairs = [("jax/0" + benchmark.AA, "jax/0"),
              ("jax/0", "jax/5", target("adapterdrop5_train_speedup")) if "jax/5" in variants else ("jax/0", deepest)]
     res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0", resolve=resolution(cfg, pairs, "train"))
     aa = aa_record(res, "jax/0")
+    # PyTorch's steps in a group of their own (every ratio here is within one framework): JAX's
+    # programs are released first, so the section's peak is the larger group's, not their sum.
+    del variants
+    benchmark.release_memory()
+    torch_steps, shared = {}, torch_side.Shared(wl)
+    for n in sorted(set(cfg.torch_drops) | {0}):
+        torch_variant(cfg, torch_steps, errors, f"torch/{n}",
+                      lambda n=n: torch_side.train(wl, "seq_bn", host, drop_n=n, shared=shared))
+    if torch_steps:
+        log(f"adapterdrop: {len(torch_steps)} PyTorch variants built; timing")
+        res |= benchmark.measure(torch_steps, cfg.repeats, cfg.warmup)
+    del torch_steps
     L = wl.num_layers
     for name, r in res.items():
         framework, n = name.split("/")
@@ -225,6 +164,8 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
                 r["flops_vs_n0"] = res[f"{framework}/0"]["flops"] / r["flops"]
         out[str(N)] = res
         log(f"parallel N={N}: n=0→{max(cfg.parallel_drops)} timed")
+        del variants  # this N's programs go before the next N's are built
+        benchmark.release_memory()
     shape = dict(wl.as_dict(), batch=cfg.parallel_batch, description=wl.describe(cfg.parallel_batch))
     return {"workload": shape, "tasks": out, "errors": errors, "aa": aa}
 
@@ -263,20 +204,44 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     pruned = jax_side.add_pruned_fusion(model, f"fusion{N}", batch, cfg.fusion_keep)
     fusions[f"fusion{N}_top{cfg.fusion_keep}"] = pruned
 
-    train = {"full": jax_side.train(model, None, batch), "adapter": jax_side.train(model, "a0", batch)}
-    infer = {"bare": jax_side.infer(model, None, batch), "adapter": jax_side.infer(model, "a0", batch)}
-    for label, name in fusions.items():
-        train[label] = jax_side.fusion_train(model, name, "a0", batch)
-        infer[label] = jax_side.infer(model, name, batch, head="a0")
-    log(f"fusion: {len(train) + len(infer)} variants built; timing")
     control = lambda ref, kind: resolution(cfg, [(ref + benchmark.AA, ref)], kind)  # noqa: E731
-    out = {"workload": wl.as_dict(),
-           "train": benchmark.measure(train, cfg.repeats, cfg.warmup, twin="full", resolve=control("full", "train")),
-           "infer": benchmark.measure(infer, cfg.infer_repeats, cfg.warmup, twin="bare", resolve=control("bare", "infer")),
+    out = {"workload": wl.as_dict(), "memory_by_group": {},
            "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
-    out["aa"] = {"train": aa_record(out["train"], "full"), "infer": aa_record(out["infer"], "bare")}
-    for kind, ref in (("train", "full"), ("infer", "bare")):
-        for name, r in out[kind].items():
-            put_ratio(r, "time_vs_adapter", out[kind], name, "adapter")
-            put_ratio(r, f"time_vs_{ref}", out[kind], name, ref)
+    groups = {}
+
+    def run(group: str, variants: dict, repeats: int, **timing) -> None:
+        """Times a group, then frees its states and programs before the next group is built."""
+        log(f"fusion: {group}: {len(variants)} variants built; timing")
+        out["memory_by_group"][group] = {"built": benchmark.rss_bytes()}
+        groups[group] = benchmark.measure(variants, repeats, cfg.warmup, **timing)
+        out["memory_by_group"][group]["peak"] = benchmark.peak_rss_bytes()
+        variants.clear()
+        benchmark.release_memory()
+        benchmark.reset_peak_rss()
+
+    # Training in two groups (full FT's state and the three fusions' do not fit in 4 GiB together),
+    # paired through the single adapter's step, timed in both; then inference.
+    adapter = jax_side.train(model, "a0", batch)
+    run("train", {"full": jax_side.train(model, None, batch), "adapter": adapter}, cfg.repeats,
+        twin="full", resolve=control("full", "train"))
+    run("train_fusion", {"adapter": adapter} | {label: jax_side.fusion_train(model, name, "a0", batch)
+                                                for label, name in fusions.items()}, cfg.repeats)
+    del adapter
+    infer = {"bare": jax_side.infer(model, None, batch), "adapter": jax_side.infer(model, "a0", batch)}
+    infer |= {label: jax_side.infer(model, name, batch, head="a0") for label, name in fusions.items()}
+    run("infer", infer, cfg.infer_repeats, twin="bare", resolve=control("bare", "infer"))
+
+    out["aa"] = {"train": aa_record(groups["train"], "full"), "infer": aa_record(groups["infer"], "bare")}
+    full, fused, infer = groups["train"], groups["train_fusion"], groups["infer"]
+    for group, ref in ((full, "full"), (fused, None), (infer, "bare")):
+        for name, r in group.items():
+            put_ratio(r, "time_vs_adapter", group, name, "adapter")
+            if ref:
+                put_ratio(r, f"time_vs_{ref}", group, name, ref)
+    for name, r in fused.items():  # over full FT through the adapter's step, timed in both groups
+        q = benchmark.chained_ratio((r["samples_s"], fused["adapter"]["samples_s"]),
+                                    (full["adapter"]["samples_s"], full["full"]["samples_s"]))
+        r["time_vs_full"], r["time_vs_full_ci"] = q["value"], q["ci"]
+    out["train_anchor"] = fused.pop("adapter")
+    out["train"], out["infer"] = full | fused, infer
     return out

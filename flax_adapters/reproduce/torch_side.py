@@ -199,12 +199,16 @@ def train(wl: Workload, method: str | None, host: dict, *, drop_n: int = 0, comp
           shared: Shared | None = None, kind: str = "classification", num_labels: int = 2) -> Variant:
     """One AdamW step: full fine-tuning (method None) or AdapterHub's `train_adapter` on `method`
     (on the `shared` model when given: see Shared), with a head of `kind` (host["labels"] shaped
-    as our step takes them: see hub_labels)."""
+    as our step takes them: see hub_labels). Full fine-tuning with `shared` trains the shared
+    model's base tensors themselves (borrowed: no second copy of the weights); its AdamW updates
+    them in place, which moves the weights the group's adapter steps run over, not their speed."""
     host = hub_labels(host, kind)
     if shared is not None and method is not None and not compile:
         return _shared_train(shared.model, method, drop_n, host, kind, num_labels)
     model = _flex(wl)
     _add_head(model, "t", kind, num_labels)
+    if shared is not None and method is None:
+        borrow(model, shared.model)
     if method is not None:
         model.add_adapter("t", config=_config(method, drop_n))
         model.train_adapter("t")

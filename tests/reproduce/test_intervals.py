@@ -23,6 +23,21 @@ def test_interval_brackets_the_true_ratio_and_narrows_with_rounds():
     assert hi8 - lo8 > hi - lo  # fewer rounds, wider interval
 
 
+def test_chained_ratio_joins_two_groups_and_carries_both_spreads():
+    a1 = noisy(1.0, 0.01, 60, 2)  # the anchor in group 1, X beside it at 1.5×
+    x = [a * r for a, r in zip(a1, noisy(1.5, 0.02, 60, 3))]
+    y = noisy(2.0, 0.01, 40, 4)  # group 2: the anchor at 0.5× of Y
+    a2 = [b * r for b, r in zip(y, noisy(0.5, 0.02, 40, 5))]
+    q = benchmark.chained_ratio((x, a1), (a2, y))
+    assert q["value"] == pytest.approx(benchmark.paired_ratio(x, a1) * benchmark.paired_ratio(a2, y))
+    lo, hi = q["ci"]
+    assert lo < 0.75 < hi and lo < q["value"] < hi
+    first = benchmark.ratio_interval(x, a1)
+    assert hi / lo > first[1] / first[0]  # wider than either link alone
+    # One link is the plain paired ratio, interval and all.
+    assert benchmark.chained_ratio((x, a1)) == {"value": benchmark.paired_ratio(x, a1), "ci": list(first)}
+
+
 def test_interval_of_identical_samples_is_a_point_and_a_single_round_is_its_value():
     assert benchmark.ratio_interval([2.0] * 5, [1.0] * 5) == (2.0, 2.0)
     assert benchmark.ratio_interval([3.0], [1.5]) == (2.0, 2.0)

@@ -45,6 +45,7 @@ def test_every_suite_config_builds():
     ("torch_compile", ("infer:everything",), r"torch_compile: unknown target\(s\)"),
     ("fusion_keep", 9, r"fusion_keep 9 must be in \[1, 8\]"),
     ("methods_budget_s", -5.0, r"methods_budget_s -5.0 must be ≥ 0"),
+    ("methods", (), r"methods: empty; the methods section times at least one"),
 ])
 def test_bad_config_names_the_culprit(key, value, message):
     with pytest.raises(ValueError, match=message):
@@ -93,8 +94,16 @@ def test_tiny_suite_writes_report_plots_results_and_headline(tiny_run):
     assert lo <= methods["train"]["jax/seq_bn"]["speedup_vs_full"] <= hi
     assert all(r["peak_rss_bytes"] > 0 for r in results["sections"].values())
     groups = methods["memory_by_group"]
-    assert set(groups) == {"train", "infer"} and all(g["built"] > 0 and g["peak"] >= g["built"] for g in groups.values())
+    # No training group holds two full-FT states (methods_train): JAX's full FT beside Pfeiffer, JAX's
+    # other methods, PyTorch's methods, PyTorch's full FT; the last two only where PyTorch runs.
+    torch_groups = {"train_torch", "train_torch_full"} if "torch/full" in methods["train"] else set()
+    assert set(groups) == {"train", "train_jax", "infer"} | torch_groups
+    assert all(g["built"] > 0 and g["peak"] >= g["built"] for g in groups.values())
     assert methods["peak_rss_bytes"] >= max(g["peak"] for g in groups.values())
+    fusion = results["sections"]["fusion"]  # full FT and the fusions train in groups of their own
+    assert set(fusion["memory_by_group"]) == {"train", "train_fusion", "infer"}
+    lo, hi = fusion["train"]["fusion8"]["time_vs_full_ci"]
+    assert lo <= fusion["train"]["fusion8"]["time_vs_full"] <= hi and "adapter" in fusion["train"]
     assert "| methods / train |" in report and "| methods / infer |" in report
     assert set(saved["verdicts"]) == set(headline.TARGETS) and "aa_infer" in saved["intervals"]
     for title in ("9b. Timing controls (A/A)", "9c. Peak resident memory per section"):
@@ -114,6 +123,12 @@ def test_pytorch_baselines_sit_beside_jax(tiny_run):
         assert m["infer"][name]["median_s"] > 0, name
     assert results["sections"]["parallel"]["tasks"]["8"]["torch/0"]["median_s"] > 0
     assert head["jax_vs_torch_train_speedup"] > 0 and head["jax_vs_torch_infer_speedup"] > 0
+    # Training ratios chain through JAX's Pfeiffer step, timed in PyTorch's group too; each has an interval.
+    assert head["jax_vs_torch_train_speedup"] == m["train"]["torch/seq_bn"]["over_jax"]
+    for name in ("torch/full", "torch/lora", "peft/lora"):
+        lo, hi = m["train"][name]["over_jax_ci"]
+        assert lo <= m["train"][name]["over_jax"] <= hi, name
+    assert "| methods / train_torch |" in (workdir / "report.md").read_text()
 
 
 def test_rerun_resumes_after_finished_sections(tiny_run):

@@ -58,3 +58,21 @@ def test_peft_model_over_the_shared_base(merged):
     alone = torch_side.peft_lora(WL, None, merged=merged)
     alone.load_state_dict(model.state_dict())
     assert torch.allclose(logits(model, host), logits(alone, host), atol=1e-6)
+
+
+def test_full_finetuning_over_the_shared_model_trains_its_tensors_in_place():
+    shared = torch_side.Shared(WL)
+    adapter_step = torch_side.train(WL, "seq_bn", WL.host_batch(seed=0), shared=shared)
+    word = shared.model.state_dict()["bert.embeddings.word_embeddings.weight"]
+    before = word.clone()
+    full = torch_side.train(WL, None, WL.host_batch(seed=0), shared=shared)
+    full.call()
+    # No second copy: the full-FT step updated the shared model's own embedding table, and the
+    # adapter step beside it still runs (its base frozen, its adapter and head trained).
+    assert not torch.equal(word, before)
+    adapter_step.setup()
+    adapter_step.call()
+    assert not any(p.requires_grad for n, p in shared.model.named_parameters() if n.startswith("bert.embeddings"))
+    after_adapter = word.clone()
+    full.call()  # the adapter step's freezing is its own model's: full FT still trains the base
+    assert not torch.equal(word, after_adapter)
