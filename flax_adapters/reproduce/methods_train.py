@@ -47,6 +47,7 @@ def time_training(cfg: ReproConfig, wl: Workload, build_model: Callable[[], Adap
         """Times `variants` (+ the anchor's variant `borrow`ed from another group), then empties it:
         this group's states and programs are freed, and returned to the OS, before the next is built."""
         log(f"methods {wl.describe()}: {name}: {len(variants) + (borrow is not None)} variants built; timing")
+        benchmark.release_memory()  # what compiling left (caches, freed temporaries) is not the group's
         memory[name] = {"built": benchmark.rss_bytes()}
         borrowed = {} if borrow is None else {anchor_name(name): borrow}
         groups[name] = benchmark.measure(variants | borrowed, cfg.repeats, cfg.warmup, **timing)

@@ -68,6 +68,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             torch_variant(cfg, infer, errors, f"torch.compile/{m}",
                    lambda m=m: torch_side.infer(wl, None if m == "bare" else m, host, compile=True, shared=shared))
     log(f"methods {wl.describe()}: {len(infer)} inference variants built; timing")
+    benchmark.release_memory()  # what compiling left (caches, freed temporaries) is not the group's
     memory["infer"] = {"built": benchmark.rss_bytes()}
     # The headline ratios and the control get extra rounds (among themselves: benchmark.interleaved).
     # merged LoRA runs bare's own program: a second control, resolved inside (or outside) 1 ± 1%.
@@ -104,6 +105,7 @@ def adapterdrop(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     for n in drops:
         variants[f"jax/{n}"] = jax_side.train(model, "a", batch, drop_n=n)
     log(f"adapterdrop: {len(variants)} JAX variants built; timing")
+    benchmark.release_memory()
     deepest = f"jax/{max(drops)}"
     pairs = [("jax/0" + benchmark.AA, "jax/0"),
              ("jax/0", "jax/5", target("adapterdrop5_train_speedup")) if "jax/5" in variants else ("jax/0", deepest)]
@@ -151,6 +153,7 @@ def parallel(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
             for n in torch_drops:
                 torch_variant(cfg, variants, errors, f"torch/{n}", lambda n=n: torch_side.parallel(wl, N, n, host))
         pairs = [("jax/0" + benchmark.AA, "jax/0"), ("jax/0", "jax/5")]
+        benchmark.release_memory()
         res = benchmark.measure(variants, cfg.repeats, cfg.warmup, twin="jax/0",
                                 resolve=resolution(cfg, pairs, "infer") if N == max(cfg.parallel_tasks) else None)
         aa[str(N)] = aa_record(res, "jax/0")
@@ -179,6 +182,7 @@ def mixed(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     variants = {"mixed8": jax_side.mixed(model, names, batch, np.arange(wl.batch) % 8),
                 "single": jax_side.infer(model, "t0", batch)}
     log("mixed: timing")
+    benchmark.release_memory()
     pairs = [("single" + benchmark.AA, "single"), ("single", "mixed8")]
     res = benchmark.measure(variants, cfg.infer_repeats, cfg.warmup, twin="single",
                             resolve=resolution(cfg, pairs, "infer"))
@@ -197,21 +201,14 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     N = max(cfg.fusion_sizes)
     names = [f"a{i}" for i in range(N)]
     model = jax_side.build_model(wl, {n: "seq_bn" for n in names}, cfg.seed)
-    fusions = {}
-    for k in cfg.fusion_sizes:
-        model.add_fusion(f"fusion{k}", names[:k])
-        fusions[f"fusion{k}"] = f"fusion{k}"
-    pruned = jax_side.add_pruned_fusion(model, f"fusion{N}", batch, cfg.fusion_keep)
-    fusions[f"fusion{N}_top{cfg.fusion_keep}"] = pruned
-
     control = lambda ref, kind: resolution(cfg, [(ref + benchmark.AA, ref)], kind)  # noqa: E731
-    out = {"workload": wl.as_dict(), "memory_by_group": {},
-           "pruned_selection": [list(map(int, s)) for s in model.adapters[pruned].config.selected]}
+    out = {"workload": wl.as_dict(), "memory_by_group": {}}
     groups = {}
 
     def run(group: str, variants: dict, repeats: int, **timing) -> None:
         """Times a group, then frees its states and programs before the next group is built."""
         log(f"fusion: {group}: {len(variants)} variants built; timing")
+        benchmark.release_memory()
         out["memory_by_group"][group] = {"built": benchmark.rss_bytes()}
         groups[group] = benchmark.measure(variants, repeats, cfg.warmup, **timing)
         out["memory_by_group"][group]["peak"] = benchmark.peak_rss_bytes()
@@ -224,6 +221,13 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     adapter = jax_side.train(model, "a0", batch)
     run("train", {"full": jax_side.train(model, None, batch), "adapter": adapter}, cfg.repeats,
         twin="full", resolve=control("full", "train"))
+    fusions = {}  # added after full FT's group: their parameters need not sit beside its state
+    for k in cfg.fusion_sizes:
+        model.add_fusion(f"fusion{k}", names[:k])
+        fusions[f"fusion{k}"] = f"fusion{k}"
+    pruned = jax_side.add_pruned_fusion(model, f"fusion{N}", batch, cfg.fusion_keep)
+    fusions[f"fusion{N}_top{cfg.fusion_keep}"] = pruned
+    out["pruned_selection"] = [list(map(int, s)) for s in model.adapters[pruned].config.selected]
     run("train_fusion", {"adapter": adapter} | {label: jax_side.fusion_train(model, name, "a0", batch)
                                                 for label, name in fusions.items()}, cfg.repeats)
     del adapter
