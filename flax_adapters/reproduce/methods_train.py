@@ -11,6 +11,9 @@ with both frameworks' libraries and two base models, one group holding both came
 A ratio between variants that never shared a group chains through the variants two groups share
 (benchmark.chained_ratio): e.g. PyTorch's LoRA over its full FT is (full ÷ Pfeiffer) in
 train_torch_full × (Pfeiffer ÷ LoRA) in train_torch, each group's rounds resampled on their own.
+Each group's states and programs are freed, and the memory returned, before the next is built;
+JAX's model is dropped before PyTorch's full FT, which trains the shared model's own tensors
+(torch_side.train). Measured per group: BUILD_NOTES, "Memory".
 """
 
 from __future__ import annotations
