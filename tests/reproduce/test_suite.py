@@ -101,7 +101,7 @@ def test_tiny_suite_writes_report_plots_results_and_headline(tiny_run):
     assert all(g["built"] > 0 and g["peak"] >= g["built"] for g in groups.values())
     assert methods["peak_rss_bytes"] >= max(g["peak"] for g in groups.values())
     fusion = results["sections"]["fusion"]  # full FT and the fusions train in groups of their own
-    assert set(fusion["memory_by_group"]) == {"train", "train_fusion", "infer"}
+    assert set(fusion["memory_by_group"]) == {"train", "train_fusion", "train_fusion8", "infer"}
     lo, hi = fusion["train"]["fusion8"]["time_vs_full_ci"]
     assert lo <= fusion["train"]["fusion8"]["time_vs_full"] <= hi and "adapter" in fusion["train"]
     assert "| methods / train |" in report and "| methods / infer |" in report
