@@ -1,7 +1,7 @@
 """Suites of the reproduction job (experiments/reproduce.py). The argument names the suite:
 
   quick   (default) BERT-base shape, batch 8 × 64, every section, PyTorch eager + AdapterHub + peft
-          beside JAX, torch.compile for bare inference: 12–15 min on a 2-core CPU, under 4 GiB.
+          beside JAX, torch.compile for bare inference: 12–16 min on a 2-core CPU (12.4–15.3 in five runs), under 4 GiB.
   paper   the papers' scale for a GPU/TPU: BERT-base at 32 × 128 plus an input-size grid and the
           RoBERTa-base shape, AdapterDrop and parallel inference over every n and N ∈ {1, 2, 4, 8, 16},
           torch.compile everywhere it applies. Hours on a CPU.

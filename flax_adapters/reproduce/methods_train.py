@@ -24,7 +24,7 @@ from flax_adapters import benchmark
 from flax_adapters.adapters import AdapterModel
 from flax_adapters.reproduce import jax_side, torch_side
 from flax_adapters.reproduce.config import ReproConfig
-from flax_adapters.reproduce.timing import Log, aa_record, resolution, target, torch_variant
+from flax_adapters.reproduce.timing import Log, aa_record, resolution, target, time_group, torch_variant
 from flax_adapters.reproduce.workload import Workload
 
 GROUPS = ("train", "train_jax", "train_torch", "train_torch_full")
@@ -47,18 +47,11 @@ def time_training(cfg: ReproConfig, wl: Workload, build_model: Callable[[], Adap
     anchor_name = lambda group: torch_anchor if group == "train_torch_full" else anchor  # noqa: E731
 
     def run(name: str, variants: dict, borrow=None, **timing) -> None:
-        """Times `variants` (+ the anchor's variant `borrow`ed from another group), then empties it:
-        this group's states and programs are freed, and returned to the OS, before the next is built."""
+        """Times `variants` (+ the anchor's variant `borrow`ed from another group), then empties it."""
         log(f"methods {wl.describe()}: {name}: {len(variants) + (borrow is not None)} variants built; timing")
-        benchmark.release_memory()  # what compiling left (caches, freed temporaries) is not the group's
-        memory[name] = {"built": benchmark.rss_bytes()}
-        borrowed = {} if borrow is None else {anchor_name(name): borrow}
-        groups[name] = benchmark.measure(variants | borrowed, cfg.repeats, cfg.warmup, **timing)
-        memory[name]["peak"] = benchmark.peak_rss_bytes()
+        group = variants | ({} if borrow is None else {anchor_name(name): borrow})
         variants.clear()
-        borrowed.clear()
-        benchmark.release_memory()
-        benchmark.reset_peak_rss()
+        groups[name] = time_group(memory, name, group, cfg.repeats, cfg.warmup, **timing)
 
     keep = {anchor: jax_side.train(model, a, batch)}  # lives through the first three groups
     # Pairs with a target resolve once their verdict is decided: the control needs the rounds more.

@@ -20,7 +20,8 @@ import numpy as np
 from flax_adapters import benchmark
 from flax_adapters.reproduce import jax_side, methods_train, torch_side
 from flax_adapters.reproduce.config import ReproConfig
-from flax_adapters.reproduce.timing import Log, aa_record, put_ratio, resolution, target, torch_variant
+from flax_adapters.reproduce.timing import (Log, aa_record, put_ratio, resolution, target, time_group,
+                                            torch_variant)
 from flax_adapters.reproduce.workload import Workload
 MERGEABLE = ("lora", "ia3")
 
@@ -206,15 +207,8 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     groups = {}
 
     def run(group: str, variants: dict, repeats: int, **timing) -> None:
-        """Times a group, then frees its states and programs before the next group is built."""
         log(f"fusion: {group}: {len(variants)} variants built; timing")
-        benchmark.release_memory()
-        out["memory_by_group"][group] = {"built": benchmark.rss_bytes()}
-        groups[group] = benchmark.measure(variants, repeats, cfg.warmup, **timing)
-        out["memory_by_group"][group]["peak"] = benchmark.peak_rss_bytes()
-        variants.clear()
-        benchmark.release_memory()
-        benchmark.reset_peak_rss()
+        groups[group] = time_group(out["memory_by_group"], group, variants, repeats, cfg.warmup, **timing)
 
     # Training in groups paired through the single adapter's step, timed in each: full FT (with the
     # control), then the fusions, the largest alone -- full FT's state and the fusions' together

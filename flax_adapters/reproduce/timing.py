@@ -56,3 +56,17 @@ def resolution(cfg: ReproConfig, pairs, kind: str, headline: bool = False) -> be
 def target(headline: str):
     """The headline's target (headline.TARGETS): a ratio, or (centre, tolerance) for an "≈" one."""
     return TARGETS[headline][1]
+
+
+def time_group(memory: dict, name: str, variants: dict, repeats: int, warmup: int, **timing) -> dict:
+    """benchmark.measure over one group, then empties `variants` so its states and programs are
+    freed and returned to the OS before the next group is built; memory[name] is the resident set
+    once built (after what compiling left is released) and the peak while timing."""
+    benchmark.release_memory()
+    memory[name] = {"built": benchmark.rss_bytes()}
+    results = benchmark.measure(variants, repeats, warmup, **timing)
+    memory[name]["peak"] = benchmark.peak_rss_bytes()
+    variants.clear()
+    benchmark.release_memory()
+    benchmark.reset_peak_rss()
+    return results
