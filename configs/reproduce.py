@@ -58,7 +58,7 @@ def get_config(suite: str = "quick"):
         c.torch_compile = ()
         c.repeats, c.infer_repeats, c.warmup = 2, 2, 1
         c.max_repeats, c.max_infer_repeats, c.train_budget_s, c.infer_budget_s = 3, 4, 1.0, 1.0
-        c.methods_max_repeats, c.methods_budget_s = 4, 1.0
+        c.methods_max_repeats, c.methods_budget_s, c.methods_infer_budget_s = 4, 1.0, 1.0
     return c
 
 

@@ -59,13 +59,19 @@ class ReproConfig:
     train_budget_s: float = 20.0
     infer_budget_s: float = 20.0
     # Two of the methods section's groups hold the suite's headline A/A controls (aa_train, aa_infer):
-    # after the caps above, the control goes on alone (two calls a round) up to this cap, within this
-    # budget of extra timing per group. Per-round spread of the control on a 2-core CPU: 4% for
-    # inference, 8.5% (heavy-tailed) for a training step, whose control took 64 rounds to ±0.6%:
-    # an interval inside 1 ± 1% needs up to ~100 rounds of two ~1 s steps. 150 s keeps the quick
-    # suite within 15 min on a 2-core CPU with the methods section's four training groups.
-    methods_max_repeats: int = 120
-    methods_budget_s: float = 150.0
+    # after the caps above, the control goes on alone (two calls a round) up to this cap, within
+    # these budgets of extra timing (training group, inference group); it stops as soon as its
+    # interval lies inside 1 ± resolve_halfwidth. The control's per-round spread on a 2-core CPU is
+    # 3.2-3.7% (robust SD of the log ratio, heavy-tailed): resampling the committed runs' rounds, an
+    # unbiased control gets inside 1 ± 1% within 120 rounds 88% of the time (training) and within 240
+    # rounds 96% (inference); BUILD_NOTES, "The controls' rounds".
+    methods_max_repeats: int = 240
+    methods_budget_s: float = 210.0
+    methods_infer_budget_s: float = 150.0
+    # glibc malloc of the timing process (benchmark.MALLOC_REUSE): "reuse" keeps XLA's per-call
+    # temporaries in the heap between calls (the binary re-executes itself with it set); "default"
+    # leaves glibc's defaults, under which each CPU call maps and faults its temporaries afresh.
+    host_malloc: str = "reuse"
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)
     torch_threads: int = 0                   # 0: torch's default
@@ -125,8 +131,10 @@ def _validate(cfg: ReproConfig) -> None:
     for pair in cfg.input_grid:
         if len(pair) != 2 or min(pair) < 1:
             raise ValueError(f"input_grid entries are (batch, seq_len) pairs; got {pair!r}")
+    if cfg.host_malloc not in ("reuse", "default"):
+        raise ValueError(f"host_malloc {cfg.host_malloc!r}: choose reuse or default")
     for name in ("max_repeats", "max_infer_repeats", "methods_max_repeats", "train_budget_s", "infer_budget_s",
-                 "methods_budget_s", "resolve_halfwidth"):
+                 "methods_budget_s", "methods_infer_budget_s", "resolve_halfwidth"):
         if getattr(cfg, name) < 0:
             raise ValueError(f"{name} {getattr(cfg, name)} must be ≥ 0")
     if min(cfg.repeats, cfg.infer_repeats) < 1 or cfg.warmup < 0:

@@ -72,7 +72,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     benchmark.release_memory()  # what compiling left (caches, freed temporaries) is not the group's
     memory["infer"] = {"built": benchmark.rss_bytes()}
     # The headline ratios and the control get extra rounds (among themselves: benchmark.interleaved).
-    # merged LoRA runs bare's own program: a second control, resolved inside (or outside) 1 ± 1%.
+    # merged LoRA runs bare's own program: a second control, resolved only inside 1 ± 1%.
     overhead, tolerance = target("lora_merged_infer_overhead")
     merged_band = (1 + overhead, tolerance)  # as a ratio to bare
     pairs = [("jax/bare" + benchmark.AA, "jax/bare"), ("jax/seq_bn", "jax/bare"),

@@ -44,11 +44,12 @@ def resolution(cfg: ReproConfig, pairs, kind: str, headline: bool = False) -> be
     """Rounds beyond cfg.repeats/infer_repeats until the listed ratios resolve ± cfg.resolve_halfwidth,
     within this group's share of the time budget (inference: short calls, many rounds); `headline`:
     the methods groups, whose A/A controls are the suite's: the control may go on alone to
-    cfg.methods_max_repeats rounds, within cfg.methods_budget_s."""
+    cfg.methods_max_repeats rounds, within cfg.methods_budget_s (training) or methods_infer_budget_s."""
     budget = cfg.infer_budget_s if kind == "infer" else cfg.train_budget_s
     rounds = cfg.max_infer_repeats if kind == "infer" else cfg.max_repeats
     if headline:  # the other pairs keep their cap; the control goes on alone to methods_max_repeats
-        return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, cfg.methods_budget_s,
+        extra = cfg.methods_infer_budget_s if kind == "infer" else cfg.methods_budget_s
+        return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, extra,
                                     control_max_repeats=cfg.methods_max_repeats)
     return benchmark.Resolution(tuple(pairs), cfg.resolve_halfwidth, rounds, budget)
 

@@ -174,12 +174,15 @@ def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(fake_clock):
     undecided = benchmark.Resolution((("b", "a", 2.0),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=undecided, pause_s=0)["a"]) > 3
     # An A/A pair 1% off 1 with a ±1% interval is narrow enough for a ratio but straddles the band's
-    # edge, so it keeps going; 3% off with a ±0.1% interval is decided (missed) at once.
+    # edge, so it keeps going; 3% off with a ±0.1% interval keeps going too, to its cap: only inside
+    # the band resolves a control (an interval outside it is error or too few rounds).
     twin = "a" + benchmark.AA
     control = benchmark.Resolution(((twin, "a"),), halfwidth=0.01, max_repeats=30, budget_s=1e9)
     v = {"a": variant(1.0, 0.01), twin: variant(1.01, 0.01)}
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) > 3
     v = {"a": variant(1.0, 0.0005), twin: variant(1.03, 0.0005)}
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 30
+    v = {"a": variant(1.0, 0.0005), twin: variant(1.0, 0.0005)}  # inside at once: resolved after the repeats
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 3
 
 
@@ -194,13 +197,13 @@ def test_the_control_goes_on_alone_after_the_other_pairs_cap(fake_clock):
     assert len(s["b"]) == 6 and len(s["a"]) == len(s[twin]) == 20
 
 
-def test_a_pair_with_a_band_resolves_inside_or_wholly_outside_it(fake_clock):
+def test_a_pair_with_a_band_resolves_only_inside_it(fake_clock):
     variant = fake_clock(4)
 
     band = (1.0, 0.01)
-    far = {"a": variant(1.0, 0.002), "b": variant(1.2, 0.002)}  # 20% off: wholly outside at once
+    far = {"a": variant(1.0, 0.002), "b": variant(1.2, 0.002)}  # 20% off: wholly outside, yet goes on to its cap
     r = benchmark.Resolution((("b", "a", band),), 0.01, max_repeats=5, budget_s=1e9, control_max_repeats=20)
-    assert len(benchmark.interleaved(far, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) == 3
+    assert len(benchmark.interleaved(far, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) == 20
     near = {"a": variant(1.0, 0.05), "b": variant(1.0, 0.05)}  # the same program: goes on past max_repeats
     assert r.cap(("b", "a", band)) == 20 and r.cap(("b", "a")) == 5
     assert len(benchmark.interleaved(near, repeats=3, warmup=0, resolve=r, pause_s=0)["b"]) > 5
