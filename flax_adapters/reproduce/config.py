@@ -62,12 +62,12 @@ class ReproConfig:
     # after the caps above, the control goes on alone (two calls a round) up to this cap, within
     # these budgets of extra timing (training group, inference group); it stops as soon as its
     # interval lies inside 1 ± resolve_halfwidth. The control's per-round spread on a 2-core CPU is
-    # 3.2-3.7% (robust SD of the log ratio, heavy-tailed): resampling the committed runs' rounds, an
-    # unbiased control gets inside 1 ± 1% within 120 rounds 88% of the time (training) and within 240
-    # rounds 96% (inference); BUILD_NOTES, "The controls' rounds".
+    # ~3% (robust SD of the log ratio, heavy-tailed), so an unbiased control needs ~50-200 rounds to
+    # get inside 1 ± 1% (BUILD_NOTES, "The controls' rounds"): ~1.1 s a round for the training
+    # control (two Pfeiffer steps), ~0.5-0.8 s for inference's (its group's headline pairs beside).
     methods_max_repeats: int = 240
-    methods_budget_s: float = 210.0
-    methods_infer_budget_s: float = 150.0
+    methods_budget_s: float = 200.0
+    methods_infer_budget_s: float = 120.0
     # glibc malloc of the timing process (benchmark.MALLOC_REUSE): "reuse" keeps XLA's per-call
     # temporaries in the heap between calls (the binary re-executes itself with it set); "default"
     # leaves glibc's defaults, under which each CPU call maps and faults its temporaries afresh.

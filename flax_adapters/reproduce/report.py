@@ -51,11 +51,11 @@ def aa_table(sections: dict) -> str:
         for group, q in (controls.items() if "value" not in controls else [("", controls)]):
             if q:
                 lo, hi = q["ci"]
-                rows.append([name, group, f"{q['value']:.3f}", f"[{lo:.3f}, {hi:.3f}]", len(q["samples_s"]),
-                             verdict(q["ci"], (1.0, 0.01), "≈")])
+                rows.append([name, group, q.get("reference", "—"), f"{q['value']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+                             len(q["samples_s"]), verdict(q["ci"], (1.0, 0.01), "≈")])
     if not rows:
         return ""
-    return _table(["section", "group", "A/A ratio", "95% interval", "rounds", "inside 1 ± 1%"], rows)
+    return _table(["section", "group", "timed twice", "A/A ratio", "95% interval", "rounds", "inside 1 ± 1%"], rows)
 
 
 def memory_by_section(sections: dict) -> str:

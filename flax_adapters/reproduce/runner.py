@@ -136,7 +136,10 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
            "of the per-round ratio. Times in seconds are medians. Speed-ups > 1 mean faster than the reference named "
            "in the column. Paper numbers are from ../shared/reference/papers.md; cost-model bounds are its "
            "formulas (or XLA's FLOP count of the compiled programs). Absolute times are only meaningful "
-           "from a quiet machine, and compared with the paper only from a GPU.\n",
+           "from a quiet machine, and compared with the paper only from a GPU. Host malloc: "
+           + ("`reuse` (benchmark.MALLOC_REUSE: XLA's per-call temporaries stay in the heap instead of being "
+              "mapped and faulted in afresh each call)" if env.get("malloc") == "reuse" else "glibc's defaults")
+           + ".\n",
            "## Headline\n", fmt.headline_table(head), _bounds(s)]
     def section(title, key, render, *extra):
         if key in s:

@@ -37,7 +37,7 @@ def aa_record(results: dict, reference: str) -> dict | None:
     `results` (the tables list programs, not the control) with its samples kept."""
     q = benchmark.ratio(results, reference + benchmark.AA, reference)
     twin = results.pop(reference + benchmark.AA, None)
-    return None if q is None else dict(q, samples_s=twin["samples_s"])
+    return None if q is None else dict(q, samples_s=twin["samples_s"], reference=reference)
 
 
 def resolution(cfg: ReproConfig, pairs, kind: str, headline: bool = False) -> benchmark.Resolution:
