@@ -68,7 +68,7 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
                 seed: int = 0, resolve: Resolution | None = None,
                 setups: dict[str, Callable[[], None]] | None = None, spin: bool = False,
-                previous: dict[str, list] | None = None) -> dict[str, list[float]]:
+                previous: dict[str, list] | None = None, spinning: set[str] | None = None) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
     (and extra rounds of some, as `resolve` asks); each call's result is blocked on. Returns the
     per-variant samples in seconds; sample r of every variant comes from round r, so ratios compare
@@ -79,7 +79,10 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
     previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first. `setups[name]`, where
     given, runs untimed before each of that variant's calls (variants sharing one model select
-    their adapter there). `spin`: busy-wait the pause instead of sleeping (the vCPU stays awake);
+    their adapter there). `spinning`, where given, names the variants whose worker threads spin on
+    after a call (PyTorch's OpenMP): a round holding none of them runs back to back, without pauses
+    (JAX after JAX: XLA's threads need no settling, and calls are ~1% faster and no noisier so;
+    BUILD_NOTES, "Pauses"). `spin`: busy-wait the pause instead of sleeping (the vCPU stays awake);
     `previous`, if given, receives for each sample the variant timed just before it in its round
     (None for a round's first): both for the A/A experiment (experiments/bench_aa.py)."""
     setups = setups or {}
@@ -102,10 +105,12 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     def round_of(names):
         order = list(names)
         rng.shuffle(order)
+        pauses = spinning is None or any(n in spinning for n in order)  # one condition for the whole round
         for i, name in enumerate(order):
             if name in setups:
                 setups[name]()
-            pause()
+            if pauses:
+                pause()
             t0 = time.perf_counter()
             jax.block_until_ready(variants[name]())
             samples[name].append(time.perf_counter() - t0)
@@ -243,6 +248,7 @@ class Variant:
     call: Callable[[], object]
     meta: dict = dataclasses.field(default_factory=dict)
     setup: Callable[[], None] | None = None  # untimed, before every call (see `interleaved`)
+    spins: bool = False  # its worker threads spin on after a call (PyTorch's OpenMP): rounds with it pause
 
 
 def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
@@ -256,7 +262,8 @@ def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
         calls[twin + AA] = variants[twin].call
         variants = dict(variants, **{twin + AA: variants[twin]})
     setups = {k: v.setup for k, v in variants.items() if v.setup is not None}
-    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve, setups=setups)
+    spinning = {k for k, v in variants.items() if v.spins}
+    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve, setups=setups, spinning=spinning)
     return {k: dict(variants[k].meta, **summary(s)) for k, s in samples.items()}
 
 

@@ -225,3 +225,35 @@ def test_mfu_interval_covers_the_peaks_spread_as_well_as_the_steps():
     assert steady[0] == pytest.approx(value) and spread[0] == pytest.approx(value)
     assert steady[1][0] <= value <= steady[1][1] and spread[1][0] <= value <= spread[1][1]
     assert spread[1][1] - spread[1][0] > 2 * (steady[1][1] - steady[1][0])  # the peak's spread widens it
+
+
+def test_aa_rounds_simulates_controls_with_a_runs_spread():
+    from flax_adapters.reproduce import control_rounds as aa_rounds
+
+    rng = np.random.default_rng(0)
+
+    def results(spread):
+        ref = list(1 + spread * rng.standard_normal(60))
+        twin = [r * (1 + spread * e) for r, e in zip(ref, rng.standard_normal(60))]
+        infer = {"jax/bare": {"samples_s": ref}}
+        return {"sections": {"methods": {"train": {"jax/seq_bn": {"samples_s": ref}}, "infer": infer,
+                                         "aa": {"train": {"samples_s": twin, "reference": "jax/seq_bn"},
+                                                "infer": {"samples_s": twin, "reference": "jax/bare"}}}}}
+
+    quiet, noisy = aa_rounds.run(results(0.002), [10, 40], 20), aa_rounds.run(results(0.05), [10, 40], 20)
+    assert quiet["train"]["share_inside_by"] == {"10": 1.0, "40": 1.0} and quiet["train"]["median_rounds"] <= 10
+    assert noisy["infer"]["share_inside_by"]["40"] < 0.5 and noisy["infer"]["robust_sd"] > 0.03
+
+
+def test_rounds_pause_only_when_a_variant_in_them_spins(monkeypatch):
+    slept = []
+    monkeypatch.setattr(benchmark.time, "sleep", slept.append)
+    jax_only = {"a": benchmark.Variant(lambda: 0), "b": benchmark.Variant(lambda: 0)}
+    benchmark.measure(jax_only, repeats=4, warmup=0)
+    assert slept == []  # back to back
+    mixed = dict(jax_only, torch=benchmark.Variant(lambda: 0, spins=True))
+    benchmark.measure(mixed, repeats=4, warmup=0)
+    assert len(slept) == 12 and set(slept) == {0.02}  # before every call of every round holding it
+    slept.clear()
+    benchmark.interleaved({"a": lambda: 0}, repeats=3, warmup=0)  # no `spinning` given: always pause
+    assert len(slept) == 3

@@ -1,0 +1,48 @@
+"""How many rounds an A/A control needs to land inside 1 ± 1% on this machine: the per-round ratios of
+a quick-suite run's headline controls, centred on 1 (an unbiased control with the run's spread and
+tails), resampled into simulated controls that stop as the suite's do — as soon as the 95%
+percentile-bootstrap interval of the median lies inside the band (benchmark.unresolved's rule).
+experiments/aa_rounds.py runs it on a results.json."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def per_round_log_ratios(results: dict, kind: str) -> np.ndarray:
+    """log(twin ÷ reference) per round of the methods section's `kind` ("train"/"infer") control."""
+    m = results["sections"]["methods"]
+    aa = m["aa"][kind]
+    reference = aa.get("reference") or {"train": "jax/full", "infer": "jax/bare"}[kind]  # runs before it was recorded
+    table = m[kind] if reference in m[kind] else m.get("train_anchors", {})
+    base = np.asarray(table[reference]["samples_s"], float)
+    twin = np.asarray(aa["samples_s"], float)
+    n = min(len(base), len(twin))
+    return np.log(twin[:n] / base[:n])
+
+
+def rounds_to_inside(pool: np.ndarray, cap: int, rng: np.random.Generator, band: float = 0.01,
+                     start: int = 3, resamples: int = 400) -> int | None:
+    """Rounds a simulated control (rounds drawn from `pool`) took to get inside 1 ± band; None if not by `cap`."""
+    q = rng.choice(pool, cap)
+    lo_band, hi_band = np.log(1 - band), np.log(1 + band)
+    for n in range(start, cap + 1):
+        medians = np.median(q[:n][rng.integers(0, n, (resamples, n))], axis=1)
+        lo, hi = np.quantile(medians, [0.025, 0.975])
+        if lo >= lo_band and hi <= hi_band:
+            return n
+    return None
+
+
+def run(results: dict, caps: list[int], trials: int, seed: int = 0) -> dict:
+    rng, out = np.random.default_rng(seed), {}
+    for kind in ("train", "infer"):
+        q = per_round_log_ratios(results, kind)
+        pool = q - np.median(q)  # centred: what an unbiased control with this spread would do
+        stops = [rounds_to_inside(pool, max(caps), rng) for _ in range(trials)]
+        reached = np.array([s if s is not None else np.inf for s in stops])
+        out[kind] = {"rounds_in_run": len(q), "value_in_run": float(np.exp(np.median(q))),
+                     "robust_sd": float(1.4826 * np.median(np.abs(pool))), "sd": float(pool.std()),
+                     "share_inside_by": {str(c): float(np.mean(reached <= c)) for c in caps},
+                     "median_rounds": float(np.median(reached))}
+    return out
