@@ -2,11 +2,12 @@
 call-to-call noise of XLA CPU steps. XLA's worker threads allocate each execution's temporaries
 (767 MiB for a BERT-base full-FT step at 8 × 64) from their own malloc arenas, where a block that
 large is always a fresh mmap: every call faults its pages in (zeroed by the kernel) and unmaps them.
-Under benchmark.MALLOC_REUSE (one arena, no mmap, no automatic trim) the block stays in the heap.
+benchmark.MALLOC_SETTINGS: "hugepages" maps such blocks with transparent huge pages (2 MiB faults);
+"reuse" (one arena, no mmap, no automatic trim) keeps the block in the heap.
 
 glibc reads the settings at start-up, so each block of rounds runs in a child process under one
-setting, and the blocks alternate settings (default, reuse, default, ...) so drift of the machine
-falls on both. In each block a step is timed twice per round (an A/A control) with per-call system
+setting, and the blocks alternate the settings' order (default, hugepages, reuse, then backwards)
+so drift of the machine falls on all. In each block a step is timed twice per round (an A/A control) with per-call system
 time and minor page faults; the JSON holds, per setting, the step's median, the control's ratio
 with its 95% interval and the robust SD of its log per-round ratio (the noise an interval must beat).
 
@@ -44,7 +45,7 @@ _BLOCKS = flags.DEFINE_integer("blocks", 2, "blocks per setting (alternating def
 _OUT = flags.DEFINE_string("out", "results/host_malloc_cpu.json", "JSON output")
 _CHILD = flags.DEFINE_string("child", "", "internal: run one block and print its rows as JSON")
 
-SETTINGS = ("default", "reuse")
+SETTINGS = tuple(benchmark.MALLOC_SETTINGS)  # default, hugepages, reuse
 
 
 def block(kind: str, shape: str, batch: int, seq_len: int, rounds: int, seed: int) -> list[dict]:
@@ -95,10 +96,9 @@ def summarise(rows: list[dict]) -> dict:
 def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: int) -> dict:
     rows = {s: [] for s in SETTINGS}
     per_block = []
-    base = {k: v for k, v in os.environ.items() if k not in benchmark.MALLOC_REUSE}
     for b in range(blocks):
-        for setting in SETTINGS:
-            env = dict(base, **(benchmark.MALLOC_REUSE if setting == "reuse" else {}))
+        for setting in SETTINGS if b % 2 == 0 else SETTINGS[::-1]:
+            env = benchmark.malloc_env(setting)
             args = [sys.executable, os.path.abspath(__file__), f"--child={setting}", f"--kind={kind}",
                     f"--shape={shape}", f"--batch={batch}", f"--seq_len={seq_len}", f"--rounds={rounds}"]
             out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
@@ -108,10 +108,11 @@ def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: in
             per_block.append({"block": b, "setting": setting, **summarise(got["rows"])})
             print(json.dumps(per_block[-1]), flush=True)
     out = {s: summarise(rows[s]) for s in SETTINGS}
-    pairs = [(per_block[2 * b + 1]["median_s"], per_block[2 * b]["median_s"]) for b in range(blocks)]
+    median = {(x["block"], x["setting"]): x["median_s"] for x in per_block}
+    over_default = {s: [median[b, s] / median[b, "default"] for b in range(blocks)] for s in SETTINGS if s != "default"}
     return {"kind": kind, "workload": {"shape": shape, "batch": batch, "seq_len": seq_len}, "blocks": blocks,
-            "settings": out, "reuse_over_default_by_block": [r / d for r, d in pairs], "per_block": per_block,
-            "malloc_reuse": benchmark.MALLOC_REUSE, "environment": benchmark.environment()}
+            "settings": out, "over_default_by_block": over_default, "per_block": per_block,
+            "malloc_settings": benchmark.MALLOC_SETTINGS, "environment": benchmark.environment()}
 
 
 def main(argv):
@@ -129,7 +130,8 @@ def main(argv):
         print(f"{s}: step {r['median_s']:.4f} s, system {r['system_s_per_call']:.3f} s, "
               f"{r['minor_faults_per_call']:.0f} faults/call, A/A {r['aa']:.4f} [{r['aa_ci'][0]:.4f}, "
               f"{r['aa_ci'][1]:.4f}], robust SD {r['aa_log_robust_sd']:.4f} ({r['rounds']} rounds)")
-    print("reuse ÷ default by block:", [round(x, 3) for x in result["reuse_over_default_by_block"]])
+    for s, r in result["over_default_by_block"].items():
+        print(f"{s} ÷ default by block:", [round(x, 3) for x in r])
 
 
 if __name__ == "__main__":

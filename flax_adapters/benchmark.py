@@ -68,7 +68,7 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
                 progress: Callable[[str], None] | None = None, pause_s: float = 0.02,
                 seed: int = 0, resolve: Resolution | None = None,
                 setups: dict[str, Callable[[], None]] | None = None, spin: bool = False,
-                previous: dict[str, list] | None = None, spinning: set[str] | None = None) -> dict[str, list[float]]:
+                previous: dict[str, list] | None = None) -> dict[str, list[float]]:
     """Runs each zero-argument callable `warmup` times, then `repeats` rounds of one call each
     (and extra rounds of some, as `resolve` asks); each call's result is blocked on. Returns the
     per-variant samples in seconds; sample r of every variant comes from round r, so ratios compare
@@ -79,10 +79,7 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     neighbour; each timed call starts after an untimed `pause_s`, so the worker threads of the
     previous call (OpenMP spin-waits in torch, Eigen's in XLA) go idle first. `setups[name]`, where
     given, runs untimed before each of that variant's calls (variants sharing one model select
-    their adapter there). `spinning`, where given, names the variants whose worker threads spin on
-    after a call (PyTorch's OpenMP): a round holding none of them runs back to back, without pauses
-    (JAX after JAX: XLA's threads need no settling, and calls are ~1% faster and no noisier so;
-    BUILD_NOTES, "Pauses"). `spin`: busy-wait the pause instead of sleeping (the vCPU stays awake);
+    their adapter there). `spin`: busy-wait the pause instead of sleeping (the vCPU stays awake);
     `previous`, if given, receives for each sample the variant timed just before it in its round
     (None for a round's first): both for the A/A experiment (experiments/bench_aa.py)."""
     setups = setups or {}
@@ -105,12 +102,10 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, warmup:
     def round_of(names):
         order = list(names)
         rng.shuffle(order)
-        pauses = spinning is None or any(n in spinning for n in order)  # one condition for the whole round
         for i, name in enumerate(order):
             if name in setups:
                 setups[name]()
-            if pauses:
-                pause()
+            pause()
             t0 = time.perf_counter()
             jax.block_until_ready(variants[name]())
             samples[name].append(time.perf_counter() - t0)
@@ -248,7 +243,6 @@ class Variant:
     call: Callable[[], object]
     meta: dict = dataclasses.field(default_factory=dict)
     setup: Callable[[], None] | None = None  # untimed, before every call (see `interleaved`)
-    spins: bool = False  # its worker threads spin on after a call (PyTorch's OpenMP): rounds with it pause
 
 
 def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
@@ -262,8 +256,7 @@ def measure(variants: dict[str, Variant], repeats: int, warmup: int = 1,
         calls[twin + AA] = variants[twin].call
         variants = dict(variants, **{twin + AA: variants[twin]})
     setups = {k: v.setup for k, v in variants.items() if v.setup is not None}
-    spinning = {k for k, v in variants.items() if v.spins}
-    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve, setups=setups, spinning=spinning)
+    samples = interleaved(calls, repeats, warmup, progress, resolve=resolve, setups=setups)
     return {k: dict(variants[k].meta, **summary(s)) for k, s in samples.items()}
 
 
@@ -319,37 +312,49 @@ def write_json(path: str | None, result: dict) -> None:
             json.dump(result, f, indent=2, default=str)
 
 
-# glibc settings under which XLA's per-call temporaries are reused instead of mapped afresh: XLA's
-# CPU worker threads allocate each execution's temporary block (767 MiB for a BERT-base full-FT step
-# at 8 × 64) from their own malloc arenas, where a block that large is always a fresh mmap, so every
-# call faulted in ~196k zeroed pages (0.30 s of system time a step) and unmapped them after. One
-# arena, no mmap and no automatic trim keep the block in the heap between calls (`release_memory`
-# still hands free pages back, explicitly). glibc reads these at start-up: a binary that wants them
-# re-executes itself with them set (`reexec_with`). Measured: BUILD_NOTES, "Host memory".
-MALLOC_REUSE = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2 ** 34)}
+# glibc malloc settings of a timing process. XLA's CPU worker threads allocate each execution's
+# temporary block (767 MiB for a BERT-base full-FT step at 8 × 64) from their own malloc arenas,
+# where a block that large is always a fresh mmap: by default every call faults in ~196k zeroed 4 KiB
+# pages (0.3 s of system time a step, 10-13% of the step) and unmaps them after.
+#   hugepages  glibc maps such blocks with transparent huge pages (madvise(MADV_HUGEPAGE); the
+#              kernel's THP mode must be madvise or always): ~650 faults a step, the same speed as
+#              reuse, and each block still goes back to the OS when the call ends.
+#   reuse      one arena, no mmap, no automatic trim: the block stays in the heap between calls
+#              (no faults), but the heap keeps its high-water mark (peaks up to 0.5 GiB higher).
+# glibc reads them at start-up only: a binary re-executes itself with one set (`reexec_with`).
+# Measured: BUILD_NOTES, "Host memory".
+MALLOC_SETTINGS = {
+    "default": {},
+    "hugepages": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
+    "reuse": {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2 ** 34)},
+}
+_MALLOC_KEYS = sorted({k for env in MALLOC_SETTINGS.values() for k in env})
+
+
+def malloc_env(setting: str, environ: dict | None = None) -> dict:
+    """`environ` (default os.environ) with `setting`'s variables set and the other settings' removed."""
+    if setting not in MALLOC_SETTINGS:
+        raise ValueError(f"malloc setting {setting!r}: choose one of {', '.join(MALLOC_SETTINGS)}")
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _MALLOC_KEYS}
+    return env | MALLOC_SETTINGS[setting]
 
 
 def malloc_setting() -> str:
-    """"reuse" when this process started with MALLOC_REUSE's settings, else "default"."""
-    return "reuse" if all(os.environ.get(k) == v for k, v in MALLOC_REUSE.items()) else "default"
+    """The MALLOC_SETTINGS entry this process started under ("default" when none of the others)."""
+    here = {k: os.environ[k] for k in _MALLOC_KEYS if k in os.environ}
+    return next((name for name, env in MALLOC_SETTINGS.items() if env and env == here), "default")
 
 
 def reexec_with(setting: str) -> None:
-    """Makes this process run under glibc malloc `setting` ("reuse" or "default"): returns at once
+    """Makes this process run under glibc malloc `setting` (a MALLOC_SETTINGS key): returns at once
     if it already does (or off Linux), else re-executes the same command line with the environment
     changed (flushing output first); never returns then."""
-    if setting not in ("reuse", "default"):
-        raise ValueError(f"malloc setting {setting!r}: choose reuse or default")
+    env = malloc_env(setting)  # refuses an unknown name before anything else
     if setting == malloc_setting() or platform.system() != "Linux":
         return
-    for k, v in MALLOC_REUSE.items():
-        if setting == "reuse":
-            os.environ[k] = v
-        else:
-            os.environ.pop(k, None)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def release_memory() -> None:

@@ -159,7 +159,7 @@ def _autocast(build: Callable[[], benchmark.Variant], dtype: str) -> benchmark.V
     def call():
         with torch.autocast(device_type=device, dtype=torch.bfloat16):
             return variant.call()
-    return benchmark.Variant(call, variant.meta, variant.setup, variant.spins)
+    return benchmark.Variant(call, variant.meta, variant.setup)  # setup: a shared model selects its adapter
 
 
 def _torch_builders(mode: str, wl: Workload, host: dict, what: str, drop_n: int = 0):

@@ -137,9 +137,10 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
            "in the column. Paper numbers are from ../shared/reference/papers.md; cost-model bounds are its "
            "formulas (or XLA's FLOP count of the compiled programs). Absolute times are only meaningful "
            "from a quiet machine, and compared with the paper only from a GPU. Host malloc: "
-           + ("`reuse` (benchmark.MALLOC_REUSE: XLA's per-call temporaries stay in the heap instead of being "
-              "mapped and faulted in afresh each call)" if env.get("malloc") == "reuse" else "glibc's defaults")
-           + ".\n",
+           + {"hugepages": "`hugepages` (XLA's per-call temporaries mapped with transparent huge pages)",
+              "reuse": "`reuse` (XLA's per-call temporaries kept in the heap between calls)"}.get(
+                  env.get("malloc"), "glibc's defaults (XLA's per-call temporaries faulted in 4 KiB pages)")
+           + " (benchmark.MALLOC_SETTINGS).\n",
            "## Headline\n", fmt.headline_table(head), _bounds(s)]
     def section(title, key, render, *extra):
         if key in s:

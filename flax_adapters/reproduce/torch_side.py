@@ -127,7 +127,7 @@ def _memory(fn) -> int | None:
 def _finish(call, compiled: bool, **meta) -> Variant:
     meta["compile_s"] = _first_call(call) if compiled else None
     meta["memory_bytes"] = _memory(call)
-    return Variant(call, meta, spins=True)  # OpenMP's threads spin on after each call
+    return Variant(call, meta)
 
 
 class Shared:

@@ -244,16 +244,3 @@ def test_aa_rounds_simulates_controls_with_a_runs_spread():
     assert quiet["train"]["share_inside_by"] == {"10": 1.0, "40": 1.0} and quiet["train"]["median_rounds"] <= 10
     assert noisy["infer"]["share_inside_by"]["40"] < 0.5 and noisy["infer"]["robust_sd"] > 0.03
 
-
-def test_rounds_pause_only_when_a_variant_in_them_spins(monkeypatch):
-    slept = []
-    monkeypatch.setattr(benchmark.time, "sleep", slept.append)
-    jax_only = {"a": benchmark.Variant(lambda: 0), "b": benchmark.Variant(lambda: 0)}
-    benchmark.measure(jax_only, repeats=4, warmup=0)
-    assert slept == []  # back to back
-    mixed = dict(jax_only, torch=benchmark.Variant(lambda: 0, spins=True))
-    benchmark.measure(mixed, repeats=4, warmup=0)
-    assert len(slept) == 12 and set(slept) == {0.02}  # before every call of every round holding it
-    slept.clear()
-    benchmark.interleaved({"a": lambda: 0}, repeats=3, warmup=0)  # no `spinning` given: always pause
-    assert len(slept) == 3
