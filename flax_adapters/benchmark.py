@@ -317,8 +317,9 @@ def write_json(path: str | None, result: dict) -> None:
 # where a block that large is always a fresh mmap: by default every call faults in ~196k zeroed 4 KiB
 # pages (0.3 s of system time a step, 10-13% of the step) and unmaps them after.
 #   hugepages  glibc maps such blocks with transparent huge pages (madvise(MADV_HUGEPAGE); the
-#              kernel's THP mode must be madvise or always): ~650 faults a step, the same speed as
-#              reuse, and each block still goes back to the OS when the call ends.
+#              kernel's THP mode must be madvise or always): ~650 faults a step and as fast as reuse
+#              in a process of its own, but twice as slow in the quick suite, whose memory is
+#              fragmented (the kernel compacts to find huge pages).
 #   reuse      one arena, no mmap, no automatic trim: the block stays in the heap between calls
 #              (no faults), but the heap keeps its high-water mark (peaks up to 0.5 GiB higher).
 # glibc reads them at start-up only: a binary re-executes itself with one set (`reexec_with`).

@@ -63,15 +63,18 @@ class ReproConfig:
     # these budgets of extra timing (training group, inference group); it stops as soon as its
     # interval lies inside 1 ± resolve_halfwidth. The control's per-round spread on a 2-core CPU is
     # ~3% (robust SD of the log ratio, heavy-tailed), so an unbiased control needs ~50-200 rounds to
-    # get inside 1 ± 1% (BUILD_NOTES, "The controls' rounds"): ~1.1 s a round for the training
-    # control (two Pfeiffer steps), ~0.5-0.8 s for inference's (its group's headline pairs beside).
+    # get inside 1 ± 1% (BUILD_NOTES, "Making the controls reliable"): ~2.3 s a round for the
+    # training control (two full-FT steps), ~0.5-0.8 s for inference's (its group's pairs beside).
     methods_max_repeats: int = 240
     methods_budget_s: float = 200.0
     methods_infer_budget_s: float = 120.0
     # glibc malloc of the timing process (benchmark.MALLOC_SETTINGS; the binary re-executes itself
-    # under it): "hugepages" maps XLA's per-call temporaries with transparent huge pages (~650 page
-    # faults a BERT-base step instead of ~196k); "reuse" keeps them in the heap; "default" leaves glibc's.
-    host_malloc: str = "hugepages"
+    # under it). "default": glibc's own, what a user gets (XLA's per-call temporaries faulted in 4 KiB
+    # pages: 10-13% of a JAX step). "reuse" keeps them in the heap (JAX steps 10-13% faster, but the
+    # heap keeps its high-water mark: the methods section peaked at 3.85 GiB); "hugepages" was as fast
+    # alone but twice as slow in the suite (full FT 1.97 s vs 0.98), where memory is fragmented.
+    # BUILD_NOTES, "Host memory".
+    host_malloc: str = "default"
     torch: bool = True                       # PyTorch baselines (skipped with a note if torch is absent)
     torch_compile: tuple = ("infer:bare",)   # of TORCH_COMPILE_TARGETS (a CPU compile of a training step: ~75 s)
     torch_threads: int = 0                   # 0: torch's default
