@@ -1,8 +1,10 @@
-"""How many rounds does an A/A control need to land inside 1 ± 1%? For a quick suite's results.json,
-the share of simulated unbiased controls with that run's per-round spread that got inside by each
-cap on rounds (reproduce/control_rounds.py says how they are simulated).
+"""How many rounds does an A/A control need to land inside 1 ± 1%, and how often would a biased one
+wrongly land there? For a quick suite's results.json, the share of simulated controls with that
+run's per-round spread (shifted by each --biases) that got inside by each cap on rounds, by each
+stop rule (reproduce/control_rounds.py says how they are simulated).
 
-    python experiments/aa_rounds.py --results=runs/reproduce_quick/results.json --caps=40,80,120,160,240
+    python experiments/aa_rounds.py --results=runs/reproduce_quick/results.json --caps=40,80,120,160,240 \
+        --rules=rank,bootstrap --biases=0,0.015
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from flax_adapters.training import cli  # noqa: E402
 _RESULTS = flags.DEFINE_string("results", "runs/reproduce_quick/results.json", "a quick suite's results.json")
 _CAPS = flags.DEFINE_list("caps", ["40", "80", "120", "160", "240"], "round caps to report")
 _TRIALS = flags.DEFINE_integer("trials", 200, "simulated controls per kind")
+_RULES = flags.DEFINE_list("rules", list(control_rounds.RULES), "stop rules to simulate: rank, bootstrap")
+_BIASES = flags.DEFINE_list("biases", ["0"], "true A/A ratio − 1 of the simulated controls (0: unbiased)")
 _OUT = flags.DEFINE_string("out", "", "JSON output (optional)")
 
 
@@ -32,11 +36,16 @@ def main(argv):
         raise ValueError(f"--caps {_CAPS.value}: round caps must be ≥ 3")
     with open(_RESULTS.value) as f:
         results = json.load(f)
-    out = control_rounds.run(results, caps, _TRIALS.value)
+    bad = sorted(set(_RULES.value) - set(control_rounds.RULES))
+    if bad:
+        raise ValueError(f"--rules {','.join(bad)}: choose from {', '.join(control_rounds.RULES)}")
+    out = control_rounds.run(results, caps, _TRIALS.value, rules=_RULES.value,
+                             biases=[float(b) for b in _BIASES.value])
     for kind, r in out.items():
-        shares = ", ".join(f"{c}: {s:.2f}" for c, s in r["share_inside_by"].items())
-        print(f"{kind}: robust SD {r['robust_sd']:.4f} (SD {r['sd']:.4f}) over {r['rounds_in_run']} rounds; "
-              f"inside 1 ± 1% by round {shares}; median {r['median_rounds']:.0f}")
+        print(f"{kind}: robust SD {r['robust_sd']:.4f} (SD {r['sd']:.4f}) over {r['rounds_in_run']} rounds")
+        for name, q in r["rules"].items():
+            shares = ", ".join(f"{c}: {s:.2f}" for c, s in q["share_inside_by"].items())
+            print(f"  {name}: inside 1 ± 1% by round {shares}; median {q['median_rounds']:.0f}")
     benchmark.write_json(_OUT.value or None, dict(out, results=_RESULTS.value))
 
 

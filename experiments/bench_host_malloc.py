@@ -9,7 +9,7 @@ glibc reads the settings at start-up, so each block of rounds runs in a child pr
 setting, and the blocks alternate the settings' order (default, hugepages, reuse, then backwards)
 so drift of the machine falls on all. In each block a step is timed twice per round (an A/A control) with per-call system
 time and minor page faults; the JSON holds, per setting, the step's median, the control's ratio
-with its 95% interval and the robust SD of its log per-round ratio (the noise an interval must beat).
+with its 95% rank interval (benchmark.rank_interval) and the robust SD of its log per-round ratio (the noise an interval must beat).
 
     python experiments/bench_host_malloc.py --kind=train --blocks=2 --rounds=40 --out=results/host_malloc_train_cpu.json
     python experiments/bench_host_malloc.py --kind=infer --blocks=2 --rounds=80 --out=results/host_malloc_infer_cpu.json
@@ -89,8 +89,12 @@ def summarise(rows: list[dict]) -> dict:
     return {"median_s": statistics.median(x["wall_s"] for x in rows),
             "system_s_per_call": statistics.median(x["system_s"] for x in rows),
             "minor_faults_per_call": statistics.median(x["minor_faults"] for x in rows),
-            "aa": benchmark.paired_ratio(twin, ref), "aa_ci": list(benchmark.ratio_interval(twin, ref)),
+            "aa": benchmark.paired_ratio(twin, ref), "aa_ci": _maybe_list(benchmark.rank_ratio_interval(twin, ref)),
             "aa_log_robust_sd": float(1.4826 * np.median(np.abs(log_q - np.median(log_q)))), "rounds": len(ref)}
+
+
+def _maybe_list(ci):
+    return None if ci is None else list(ci)
 
 
 def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: int) -> dict:
@@ -127,9 +131,10 @@ def main(argv):
     result = run(_KIND.value, _SHAPE.value, _BATCH.value, _SEQ.value, _ROUNDS.value, _BLOCKS.value)
     benchmark.write_json(_OUT.value, result)
     for s, r in result["settings"].items():
+        ci = "[{:.4f}, {:.4f}]".format(*r["aa_ci"]) if r["aa_ci"] else "(no 95% interval under 6 rounds)"
         print(f"{s}: step {r['median_s']:.4f} s, system {r['system_s_per_call']:.3f} s, "
-              f"{r['minor_faults_per_call']:.0f} faults/call, A/A {r['aa']:.4f} [{r['aa_ci'][0]:.4f}, "
-              f"{r['aa_ci'][1]:.4f}], robust SD {r['aa_log_robust_sd']:.4f} ({r['rounds']} rounds)")
+              f"{r['minor_faults_per_call']:.0f} faults/call, A/A {r['aa']:.4f} {ci}, "
+              f"robust SD {r['aa_log_robust_sd']:.4f} ({r['rounds']} rounds)")
     for s, r in result["over_default_by_block"].items():
         print(f"{s} ÷ default by block:", [round(x, 3) for x in r])
 

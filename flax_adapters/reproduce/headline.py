@@ -87,9 +87,12 @@ def met(key: str, value) -> bool | None:
     return value >= target if sense == "≥" else value <= target + 1e-12
 
 
-def judge(key: str, ci) -> str | None:
-    """`met` / `missed` / `inconclusive` by the 95% interval (benchmark.verdict)."""
+def judge(key: str, ci, value=None) -> str | None:
+    """`met` / `missed` / `inconclusive` by the 95% interval (benchmark.verdict); a value measured on
+    too few rounds for an interval (a rank interval needs 6) is inconclusive."""
     _, target, sense, _ = TARGETS[key]
+    if ci is None and value is not None:
+        return "inconclusive"
     return verdict(ci, target, sense)
 
 
@@ -103,7 +106,7 @@ def build(sections: dict, device: str) -> dict:
     both = intervals(sections)
     out = {k: v for k, (v, _) in both.items()}
     out["intervals"] = {k: ci for k, (_, ci) in both.items()}
-    out["verdicts"] = {k: judge(k, ci) for k, (_, ci) in both.items()}
+    out["verdicts"] = {k: judge(k, ci, v) for k, (v, ci) in both.items()}
     out["workloads"] = {k: (_get(sections, TARGETS[k][0], "workload", "description") or "not run") + f", {device}"
                         for k in both}
     out["targets"] = {k: _target_text(k) for k in both}

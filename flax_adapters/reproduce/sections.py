@@ -86,7 +86,7 @@ def methods(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     for name, r in infer.items():
         framework, method = name.split("/")
         put_ratio(r, "overhead_vs_bare", infer, name, f"{framework}/bare" if f"{framework}/bare" in infer
-                  else "torch/bare", minus=1.0)
+                  else "torch/bare", minus=1.0, rank=method.endswith("_merged"))  # merged: should read 0
         if framework != "jax":
             put_ratio(r, "over_jax", infer, name, f"jax/{method}")
     # Resident memory once a group's variants are built (states, compiled programs) and its peak

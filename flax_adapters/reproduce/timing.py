@@ -25,17 +25,21 @@ def torch_variant(cfg: ReproConfig, variants: dict, errors: dict, name: str, bui
         errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
 
 
-def put_ratio(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0) -> None:
-    """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% bootstrap interval over rounds."""
-    q = benchmark.ratio(results, numerator, denominator)
+def put_ratio(r: dict, key: str, results: dict, numerator: str, denominator: str, minus: float = 0.0,
+              rank: bool = False) -> None:
+    """r[key] = the paired ratio (− minus), r[key + "_ci"] = its 95% interval over rounds: the
+    bootstrap's, or with `rank` (a ratio that should equal something) the rank interval, None
+    with fewer than 6 rounds (benchmark.ratio)."""
+    q = benchmark.ratio(results, numerator, denominator, rank=rank)
     r[key] = None if q is None else q["value"] - minus
-    r[key + "_ci"] = None if q is None else [c - minus for c in q["ci"]]
+    r[key + "_ci"] = None if q is None or q["ci"] is None else [c - minus for c in q["ci"]]
 
 
 def aa_record(results: dict, reference: str) -> dict | None:
     """The A/A control — the reference's second timing in each round over its first — taken out of
-    `results` (the tables list programs, not the control) with its samples kept."""
-    q = benchmark.ratio(results, reference + benchmark.AA, reference)
+    `results` (the tables list programs, not the control) with its samples kept; its interval is the
+    rank interval (the one its rounds were resolved by: benchmark.unresolved), None under 6 rounds."""
+    q = benchmark.ratio(results, reference + benchmark.AA, reference, rank=True)
     twin = results.pop(reference + benchmark.AA, None)
     return None if q is None else dict(q, samples_s=twin["samples_s"], reference=reference)
 

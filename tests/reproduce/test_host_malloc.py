@@ -75,3 +75,23 @@ def test_the_binary_runs_under_its_configured_setting(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
         results = json.loads((workdir / "results.json").read_text())
         assert results["environment"]["malloc"] == setting
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc")
+def test_the_experiment_times_each_setting_in_its_own_process(tmp_path):
+    """experiments/bench_host_malloc.py end to end on the tiny shape: one block per setting, each
+    child process under its setting (checked by the parent), the A/A control with its rank interval."""
+    out_path = tmp_path / "malloc.json"
+    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_host_malloc.py"), "--kind=infer",
+                          "--shape=tiny", "--batch=2", "--seq_len=8", "--rounds=6", "--blocks=1", f"--out={out_path}"],
+                         env=env_of("default"), capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out_path.read_text())
+    assert [b["setting"] for b in result["per_block"]] == list(benchmark.MALLOC_SETTINGS)
+    for r in result["settings"].values():
+        assert r["rounds"] == 6 and r["median_s"] > 0 and r["minor_faults_per_call"] >= 0
+        assert r["aa_ci"][0] <= r["aa"] <= r["aa_ci"][1]  # 6 rounds: the rank interval is their range
+    assert set(result["over_default_by_block"]) == {"hugepages", "reuse"}
+    bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "bench_host_malloc.py"), "--rounds=0"],
+                         env=env_of("default"), capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert bad.returncode != 0 and "--rounds 0" in bad.stderr

@@ -182,8 +182,9 @@ def test_a_decided_pair_and_a_control_resolve_by_their_own_rules(fake_clock):
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) > 3
     v = {"a": variant(1.0, 0.0005), twin: variant(1.03, 0.0005)}
     assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 30
-    v = {"a": variant(1.0, 0.0005), twin: variant(1.0, 0.0005)}  # inside at once: resolved after the repeats
-    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 3
+    # inside at once: resolved as soon as a 95% rank interval exists (6 rounds), not after the 3 repeats
+    v = {"a": variant(1.0, 0.0005), twin: variant(1.0, 0.0005)}
+    assert len(benchmark.interleaved(v, repeats=3, warmup=0, resolve=control, pause_s=0)["a"]) == 6
 
 
 def test_the_control_goes_on_alone_after_the_other_pairs_cap(fake_clock):
@@ -241,6 +242,44 @@ def test_aa_rounds_simulates_controls_with_a_runs_spread():
                                                 "infer": {"samples_s": twin, "reference": "jax/bare"}}}}}
 
     quiet, noisy = aa_rounds.run(results(0.002), [10, 40], 20), aa_rounds.run(results(0.05), [10, 40], 20)
-    assert quiet["train"]["share_inside_by"] == {"10": 1.0, "40": 1.0} and quiet["train"]["median_rounds"] <= 10
-    assert noisy["infer"]["share_inside_by"]["40"] < 0.5 and noisy["infer"]["robust_sd"] > 0.03
+    for rule in ("rank", "bootstrap"):
+        q = quiet["train"]["rules"][f"{rule} bias +0.000"]
+        assert q["share_inside_by"] == {"10": 1.0, "40": 1.0} and q["median_rounds"] <= 10
+        assert noisy["infer"]["rules"][f"{rule} bias +0.000"]["share_inside_by"]["40"] < 0.5
+    assert noisy["infer"]["robust_sd"] > 0.03
+    # the rank rule needs 6 rounds for any 95% interval; the bootstrap may stop on 3
+    assert quiet["train"]["rules"]["rank bias +0.000"]["median_rounds"] >= 6
+    # a control biased by 3% with a tight spread: both rules keep it out of 1 ± 1%
+    biased = aa_rounds.run(results(0.002), [40], 10, biases=(0.03,))
+    assert all(q["share_inside_by"]["40"] == 0.0 for q in biased["train"]["rules"].values())
+
+
+def test_rank_interval_covers_the_median_at_any_size():
+    """Distribution-free: the rank interval's coverage of the true median holds at 95% on 6 and on
+    200 rounds of a heavy-tailed sample (Cauchy), where the percentile bootstrap of 8 falls short."""
+    assert benchmark.rank_interval([1.0] * 5) is None  # no 95% interval from 5 rounds
+    assert benchmark.rank_interval(list(range(6))) == (0.0, 5.0)
+    assert benchmark.rank_interval(list(range(100))) == (39.0, 60.0)  # ranks 40 and 61 of 100
+    rng = np.random.default_rng(1)
+    for n in (6, 8, 30, 200):
+        hits = [lo <= 0.0 <= hi for lo, hi in (benchmark.rank_interval(rng.standard_cauchy(n)) for _ in range(2000))]
+        assert np.mean(hits) >= 0.94, n
+    boot = [benchmark._bootstrap_median(rng.standard_cauchy(8), 0.95, 400, s) for s in range(400)]
+    assert np.mean([lo <= 0.0 <= hi for lo, hi in boot]) < 0.93
+
+
+def test_a_band_pair_resolves_only_on_its_rank_interval():
+    """8 rounds within ±0.5% of 1: the percentile bootstrap is inside 1 ± 1% but the rank interval
+    is the rounds' whole range, here [0.985, 1.015]: not resolved; 5 rounds never resolve a band."""
+    base = [1.0] * 8
+    twin = [0.985, 0.998, 0.999, 1.0, 1.0, 1.001, 1.002, 1.015]
+    res = benchmark.Resolution(pairs=(("a" + benchmark.AA, "a"),), halfwidth=0.01)
+    lo, hi = benchmark.ratio_interval(twin, base)
+    assert 0.99 <= lo and hi <= 1.01  # the bootstrap alone would stop here
+    assert benchmark.unresolved({"a": base, "a" + benchmark.AA: twin}, res) == [res.pairs[0]]
+    assert benchmark.unresolved({"a": base[:5], "a" + benchmark.AA: [1.0] * 5}, res) == [res.pairs[0]]
+    assert benchmark.unresolved({"a": base * 2, "a" + benchmark.AA: [1.001] * 16}, res) == []
+    q = benchmark.ratio({"a": {"samples_s": base}, "b": {"samples_s": twin}}, "b", "a", rank=True)
+    assert q["ci"] == [0.985, 1.015] and q["interval"] == "rank"
+    assert benchmark.ratio({"a": {"samples_s": base[:4]}, "b": {"samples_s": twin[:4]}}, "b", "a", rank=True)["ci"] is None
 

@@ -88,7 +88,13 @@ def test_tiny_suite_writes_report_plots_results_and_headline(tiny_run):
     for section, groups in (("methods", ("train", "infer")), ("fusion", ("train", "infer"))):
         for g in groups:
             aa = results["sections"][section]["aa"][g]
-            assert aa["ci"][0] <= aa["value"] <= aa["ci"][1] and len(aa["samples_s"]) >= 2, (section, g)
+            assert len(aa["samples_s"]) >= 2 and aa["interval"] == "rank", (section, g)
+            if len(aa["samples_s"]) < 6:  # the tiny config's few rounds: no 95% rank interval, so no verdict either way
+                assert aa["ci"] is None, (section, g)
+            else:
+                assert aa["ci"][0] <= aa["value"] <= aa["ci"][1], (section, g)
+    if methods["aa"]["train"]["ci"] is None:
+        assert saved["verdicts"]["aa_train"] == "inconclusive" and "— (< 6 rounds)" in report
     assert results["sections"]["adapterdrop"]["aa"]["value"] > 0 and results["sections"]["mixed"]["aa"]["value"] > 0
     lo, hi = methods["train"]["jax/seq_bn"]["speedup_vs_full_ci"]
     assert lo <= methods["train"]["jax/seq_bn"]["speedup_vs_full"] <= hi
