@@ -91,8 +91,16 @@ def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] 
     workdir = Path(workdir)
     path, results = benchmark.resumable(workdir, json.loads(json.dumps(dataclasses.asdict(cfg))))
     torch_note = torch_side.unavailable() if cfg.torch else "PyTorch baselines off (config.torch = False)"
-    results["environment"] = dict(benchmark.environment(), torch_baselines=torch_note or torch_side.info())
+    env = dict(benchmark.environment(), torch_baselines=torch_note or torch_side.info())
     plan = _plan(cfg)
+    # A resumed run keeps the machine and wall clock its finished sections were timed with: the
+    # environment is the first run's (a resume that times more sections is listed under
+    # "resumed_on"), and elapsed_s adds up the time of every run that timed something.
+    if not results["sections"]:
+        results["environment"] = env
+    elif any(name not in results["sections"] for name in plan):
+        results.setdefault("resumed_on", []).append(env)
+    elapsed_before = results.get("elapsed_s", 0.0)
     progress = Progress(plan, log, cfg.suite, extra={"methods": head_kinds.eta_minutes(cfg)})
     for name in plan:
         if name in results["sections"]:
@@ -106,10 +114,9 @@ def run_suite(cfg: ReproConfig, workdir: str | Path, log: Callable[[str], None] 
         # A section that resets the peak between its groups (methods) reports each group's peak too.
         groups = [g.get("peak") or 0 for g in results["sections"][name].get("memory_by_group", {}).values()]
         results["sections"][name]["peak_rss_bytes"] = max([benchmark.peak_rss_bytes() or 0, *groups]) or None
+        results["elapsed_s"] = elapsed_before + time.perf_counter() - progress.start  # so far, if cut short
         benchmark.write_json(str(path), results)
         progress.finish(name)
-    results["elapsed_s"] = time.perf_counter() - progress.start
-    benchmark.write_json(str(path), results)
     return write_report(results, workdir)
 
 
@@ -182,7 +189,10 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
                 "\n## 11. Peak memory per method\n", fmt.memory_table(s["methods"])]
     out += ["\n## Plots\n"] + [f"![{f}]({f})\n" for f in figures]
     out += ["\n## Environment\n", "```json\n" + json.dumps(env, indent=1, default=str) + "\n```\n",
-            f"\nSuite wall clock: {results.get('elapsed_s', 0) / 60:.1f} min.\n"]
+            f"\nSuite wall clock: {results.get('elapsed_s', 0) / 60:.1f} min"
+            + (f" over {1 + len(results['resumed_on'])} runs (resumed on: "
+               + "; ".join(f"{e.get('cpu')}, {e.get('cpu_count')} cores" for e in results["resumed_on"]) + ")"
+               if results.get("resumed_on") else "") + ".\n"]
     return "\n".join(out)
 
 

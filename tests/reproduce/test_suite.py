@@ -2,6 +2,7 @@
 installed), its resume, the headline's targets, and bad configs refused with the culprit named."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,11 +138,25 @@ def test_pytorch_baselines_sit_beside_jax(tiny_run):
     assert "| methods / train_torch |" in (workdir / "report.md").read_text()
 
 
-def test_rerun_resumes_after_finished_sections(tiny_run):
-    workdir, _, _ = tiny_run
+def test_rerun_resumes_after_finished_sections(tiny_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(tiny_run[0], workdir)
+    # as if timed on another machine, over 600 s: a re-run that times nothing keeps both
+    saved = json.loads((workdir / "results.json").read_text())
+    saved["environment"]["cpu"], saved["elapsed_s"] = "the first run's CPU", 600.0
+    (workdir / "results.json").write_text(json.dumps(saved))
     lines = []
     run_suite(tiny(), workdir, log=lines.append)
     assert not any("started" in line for line in lines), lines  # every section was already done
+    again = json.loads((workdir / "results.json").read_text())
+    assert again["environment"]["cpu"] == "the first run's CPU" and again["elapsed_s"] == 600.0
+    assert "resumed_on" not in again and "Suite wall clock: 10.0 min" in (workdir / "report.md").read_text()
+    # a run cut short after a section resumes with the rest: its time adds, its machine is listed
+    del again["sections"]["mixed"]
+    (workdir / "results.json").write_text(json.dumps(again))
+    run_suite(tiny(), workdir, log=lines.append)
+    last = json.loads((workdir / "results.json").read_text())
+    assert last["elapsed_s"] > 600.0 and len(last["resumed_on"]) == 1 and "mixed" in last["sections"]
 
 
 def test_convergence_section_reads_training_runs(tmp_path):
