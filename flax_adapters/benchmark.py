@@ -360,6 +360,12 @@ MALLOC_SETTINGS = {
     "hugepages": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"},
     "reuse": {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(2 ** 34)},
 }
+# What each setting does, in one line (a report's intro states the run's).
+MALLOC_SUMMARY = {
+    "default": "glibc's defaults (XLA's per-call temporaries faulted in 4 KiB pages)",
+    "hugepages": "`hugepages` (XLA's per-call temporaries mapped with transparent huge pages)",
+    "reuse": "`reuse` (XLA's per-call temporaries kept in the heap between calls)",
+}
 _MALLOC_KEYS = sorted({k for env in MALLOC_SETTINGS.values() for k in env})
 
 

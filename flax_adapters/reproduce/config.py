@@ -61,13 +61,16 @@ class ReproConfig:
     # Two of the methods section's groups hold the suite's headline A/A controls (aa_train, aa_infer):
     # after the caps above, the control goes on alone (two calls a round) up to this cap, within
     # these budgets of extra timing (training group, inference group); it stops as soon as its
-    # interval lies inside 1 ± resolve_halfwidth. The control's per-round spread on a 2-core CPU is
-    # ~3% (robust SD of the log ratio, heavy-tailed), so an unbiased control needs ~50-200 rounds to
-    # get inside 1 ± 1% (BUILD_NOTES, "Making the controls reliable"): ~2.3 s a round for the
-    # training control (two full-FT steps), ~0.5-0.8 s for inference's (its group's pairs beside).
+    # rank interval (benchmark.rank_interval) lies inside 1 ± resolve_halfwidth. The control's
+    # per-round spread on a 2-core CPU is 1.4-4.7% (robust SD of the log ratio, heavy-tailed, by day),
+    # so an unbiased control needs ~25-200 rounds to get inside 1 ± 1% (BUILD_NOTES, "Making the
+    # controls reliable", items 5-6): ~2.3 s a round for the training control (two full-FT steps),
+    # ~0.5-0.8 s for inference's (its group's pairs beside).
     methods_max_repeats: int = 240
     methods_budget_s: float = 200.0
-    methods_infer_budget_s: float = 120.0
+    # inference: every JAX method's overhead vs bare resolves in this budget too (~3 s a round of ~12
+    # calls, up to max_infer_repeats rounds), before the control goes on alone
+    methods_infer_budget_s: float = 180.0
     # glibc malloc of the timing process (benchmark.MALLOC_SETTINGS; the binary re-executes itself
     # under it). "default": glibc's own, what a user gets (XLA's per-call temporaries faulted in 4 KiB
     # pages: 10-13% of a JAX step). "reuse" keeps them in the heap (JAX steps 10-13% faster, but the

@@ -5,6 +5,7 @@ results dict (runner.py); nothing here measures.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flax_adapters.benchmark import paired_ratio, verdict
@@ -127,9 +128,9 @@ def parallel_table(p: dict) -> str:
     for N, res in p["tasks"].items():
         rows.append([N] + [_parallel_cell(res.get(f"jax/{n}", {})) for n in drops])
         if any(k.startswith("torch/") for k in res):
-            rows.append([f"{N} (PyTorch)"] + [_f(res.get(f"torch/{n}", {}).get("speedup_vs_n0")) for n in drops])
+            rows.append([f"{N} (PyTorch)"] + [with_interval(res.get(f"torch/{n}", {}), "speedup_vs_n0") for n in drops])
     text = _table(["N tasks \\ n shared"] + [str(n) for n in drops], rows)
-    return text + ("\nEach cell: speed-up vs n = 0 (cost model (N·L)/(n + N·(L−n)); XLA's FLOP ratio of the "
+    return text + ("\nEach cell: speed-up vs n = 0 with its 95% interval (cost model (N·L)/(n + N·(L−n)); XLA's FLOP ratio of the "
                    "compiled programs, which also shares layer n below its first adapter). Paper 1: "
                    "n = 5 gives 21–42% depending on N, **39% (1.39×) at N = 8**; one shared layer (n = 1) "
                    "+4.3% at N = 2 … +8.4% at N = 16.\n")
@@ -137,7 +138,7 @@ def parallel_table(p: dict) -> str:
 
 def _parallel_cell(r: dict) -> str:
     flops = f"; FLOPs {_f(r['flops_vs_n0'])}" if r.get("flops_vs_n0") else ""
-    return f"{_f(r.get('speedup_vs_n0'))} ({_f(r.get('cost_model_vs_n0'))}{flops})"
+    return f"{with_interval(r, 'speedup_vs_n0')} ({_f(r.get('cost_model_vs_n0'))}{flops})"
 
 
 def fusion_table(f: dict) -> str:
@@ -147,10 +148,12 @@ def fusion_table(f: dict) -> str:
         paper = {"fusion8": "train ≈47% slower than full FT, inference ≈62% slower than bare"}.get(label, "—")
         if label.endswith(f"_top{len(f['pruned_selection'][0])}"):
             paper = "+68% inference speed vs the unpruned 8"
-        rows.append([label, f"{t['median_s']:.3f}", _f(t["time_vs_full"]), _f(t["time_vs_adapter"]),
-                     f"{i.get('median_s', 0):.3f}", _f(i.get("time_vs_bare")), _f(i.get("time_vs_adapter")), paper])
+        rows.append([label, f"{t['median_s']:.3f}", with_interval(t, "time_vs_full"), with_interval(t, "time_vs_adapter"),
+                     f"{i.get('median_s', 0):.3f}", with_interval(i, "time_vs_bare"), with_interval(i, "time_vs_adapter"), paper])
     return _table(["variant", "train s", "time ÷ full FT", "time ÷ adapter", "infer s", "time ÷ bare",
-                   "time ÷ adapter", "paper 1"], rows) + "\n(The `full` row's inference is the bare model.)\n"
+                   "time ÷ adapter", "paper 1"], rows) + ("\n(The `full` row's inference is the bare model. Ratios with "
+                                                          "their 95% intervals; a fusion's time ÷ full FT chains "
+                                                          "through the adapter's step, timed in both groups.)\n")
 
 
 def _over_jax(other: dict, jax_result: dict) -> str:
@@ -275,16 +278,18 @@ def add_task_table(c: dict) -> str:
     return markdown(c["add_task"])
 
 
-def claims_table(c: dict) -> str:
-    """The claims job's verdicts (experiments/claims.py), linked to its own report."""
+def claims_table(c: dict, report_dir: str | Path = ".") -> str:
+    """The claims job's verdicts (experiments/claims.py), linked to its own report by a path
+    relative to the report's directory (so the link works in any checkout)."""
     if "claims" not in c:
         return ("No claims results: run `python experiments/claims.py --config=configs/claims.py:quick "
                 "--workdir=runs/claims_quick` and pass `--config.claims_json=runs/claims_quick/claims.json`.\n")
     cl = c["claims"]
     rows = [[r["claim"], r["paper"], " / ".join(_f(v, "{:.3f}") for v in r["per_seed"]), f"**{r['verdict']}**"]
             for r in cl["claims"]]
-    md = Path(cl["path"]).with_name("claims.md")
-    return (f"From `{cl['path']}` (suite `{cl['suite']}`, {cl['runs_finished']} of {cl['runs_planned']} runs; "
+    where = Path(os.path.relpath(Path(cl["path"]).resolve(), Path(report_dir).resolve()))
+    md = where.with_name("claims.md")
+    return (f"From `{where}` (suite `{cl['suite']}`, {cl['runs_finished']} of {cl['runs_planned']} runs; "
             f"rules, curves and saved adapters in [{md.name}]({md})):\n\n"
             + _table(["claim", "paper", "ours (per seed)", "verdict"], rows))
 

@@ -131,11 +131,11 @@ def write_report(results: dict, workdir: Path) -> dict:
                            plots.adapterdrop(s["adapterdrop"], workdir) if "adapterdrop" in s else None,
                            plots.parallel(s["parallel"], workdir) if "parallel" in s else None,
                            plots.jax_vs_torch(s["methods"], workdir) if "methods" in s else None) if f]
-    (workdir / "report.md").write_text(_markdown(results, head, figures))
+    (workdir / "report.md").write_text(_markdown(results, head, figures, workdir))
     return head
 
 
-def _markdown(results: dict, head: dict, figures: list[str]) -> str:
+def _markdown(results: dict, head: dict, figures: list[str], workdir: Path) -> str:
     s, env, cfg = results["sections"], results["environment"], results["config"]
     out = [f"# Adapter efficiency: suite `{cfg['suite']}`\n",
            "Variants compared in a table were timed in the same rounds (each round runs each once, in a "
@@ -144,9 +144,7 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
            "in the column. Paper numbers are from ../shared/reference/papers.md; cost-model bounds are its "
            "formulas (or XLA's FLOP count of the compiled programs). Absolute times are only meaningful "
            "from a quiet machine, and compared with the paper only from a GPU. Host malloc: "
-           + {"hugepages": "`hugepages` (XLA's per-call temporaries mapped with transparent huge pages)",
-              "reuse": "`reuse` (XLA's per-call temporaries kept in the heap between calls)"}.get(
-                  env.get("malloc"), "glibc's defaults (XLA's per-call temporaries faulted in 4 KiB pages)")
+           + benchmark.MALLOC_SUMMARY.get(env.get("malloc"), benchmark.MALLOC_SUMMARY["default"])
            + " (benchmark.MALLOC_SETTINGS).\n",
            "## Headline\n", fmt.headline_table(head), _bounds(s)]
     def section(title, key, render, *extra):
@@ -180,7 +178,7 @@ def _markdown(results: dict, head: dict, figures: list[str]) -> str:
         out += ["## 7. Time to convergence on real data (paper 2)\n", fmt.convergence_table(s["convergence"]),
                 "\n## 8. Adding a task (paper 2's maintainability)\n", fmt.add_task_table(s["convergence"]),
                 "\n## 8b. The papers' accuracy and convergence claims (the claims job)\n",
-                fmt.claims_table(s["convergence"])]
+                fmt.claims_table(s["convergence"], workdir)]
     section("9. Storage per task", "storage", fmt.storage_table)
     out += ["## 9b. Timing controls (A/A)\n", fmt.aa_table(s) or "No timed section ran.\n",
             "\n## 9c. Peak resident memory per section\n", fmt.memory_by_section(s) or "Not recorded.\n"]

@@ -235,8 +235,9 @@ def test_reproduce_report_lists_the_claims(tmp_path):
     cd = repro("tiny")
     cd.claims_json = str(path)
     section = records.convergence(repro_config(cd), log=lambda s: None)
-    table = repro_report.claims_table(section)
-    assert "**refuted**" in table and "claims.md" in table and table.count("\n|") >= len(rows_)
+    table = repro_report.claims_table(section, tmp_path / "report")
+    assert "**refuted**" in table and table.count("\n|") >= len(rows_)
+    assert "From `../claims.json`" in table and "[claims.md](../claims.md)" in table  # relative to the report
     cd.claims_json = str(tmp_path / "missing.json")
     with pytest.raises(FileNotFoundError, match="claims_json"):
         records.check_inputs(repro_config(cd))

@@ -62,6 +62,7 @@ def test_setting_names_are_checked_and_settings_replace_each_other():
     env = benchmark.malloc_env("hugepages", {"PATH": "/bin", "MALLOC_ARENA_MAX": "1"})
     assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
     assert benchmark.malloc_env("default", env) == {"PATH": "/bin"}
+    assert set(benchmark.MALLOC_SUMMARY) == set(benchmark.MALLOC_SETTINGS)  # the report states each
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc")
@@ -75,6 +76,7 @@ def test_the_binary_runs_under_its_configured_setting(tmp_path):
         assert out.returncode == 0, out.stderr[-3000:]
         results = json.loads((workdir / "results.json").read_text())
         assert results["environment"]["malloc"] == setting
+        assert benchmark.MALLOC_SUMMARY[setting] in (workdir / "report.md").read_text()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc malloc")
