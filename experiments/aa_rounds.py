@@ -34,13 +34,18 @@ def main(argv):
     caps = sorted(int(c) for c in _CAPS.value)
     if not caps or caps[0] < 3:
         raise ValueError(f"--caps {_CAPS.value}: round caps must be ≥ 3")
-    with open(_RESULTS.value) as f:
-        results = json.load(f)
     bad = sorted(set(_RULES.value) - set(control_rounds.RULES))
     if bad:
         raise ValueError(f"--rules {','.join(bad)}: choose from {', '.join(control_rounds.RULES)}")
-    out = control_rounds.run(results, caps, _TRIALS.value, rules=_RULES.value,
-                             biases=[float(b) for b in _BIASES.value])
+    try:
+        biases = [float(b) for b in _BIASES.value]
+    except ValueError:
+        biases = []
+    if not biases or min(biases) <= -1:
+        raise ValueError(f"--biases {','.join(_BIASES.value)}: give numbers > -1 (a true A/A ratio − 1)")
+    with open(_RESULTS.value) as f:
+        results = json.load(f)
+    out = control_rounds.run(results, caps, _TRIALS.value, rules=_RULES.value, biases=biases)
     for kind, r in out.items():
         print(f"{kind}: robust SD {r['robust_sd']:.4f} (SD {r['sd']:.4f}) over {r['rounds_in_run']} rounds")
         for name, q in r["rules"].items():

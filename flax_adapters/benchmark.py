@@ -183,9 +183,12 @@ def rank_interval(x, level: float = 0.95) -> tuple[float, float] | None:
     fewer than 6 samples — then nothing short of more rounds gives a 95% interval)."""
     x = np.sort(np.asarray(x, float))
     n, tail, k, cdf = len(x), (1 - level) / 2, 0, 0.0
-    while k < n // 2 and cdf + math.comb(n, k) / 2.0**n <= tail:  # cdf = P(B ≤ k − 1) ≤ tail: rank k + 1 also holds
-        cdf += math.comb(n, k) / 2.0**n
-        k += 1
+    while k < n // 2:
+        # P(B = k), in logs: 2.0**n overflows a float past 1023 rounds
+        p = math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2))
+        if cdf + p > tail:
+            break
+        cdf, k = cdf + p, k + 1  # now P(B ≤ k − 1) ≤ tail: ranks k and n + 1 − k hold the level
     return None if k == 0 else (float(x[k - 1]), float(x[n - k]))
 
 

@@ -260,6 +260,8 @@ def test_rank_interval_covers_the_median_at_any_size():
     assert benchmark.rank_interval([1.0] * 5) is None  # no 95% interval from 5 rounds
     assert benchmark.rank_interval(list(range(6))) == (0.0, 5.0)
     assert benchmark.rank_interval(list(range(100))) == (39.0, 60.0)  # ranks 40 and 61 of 100
+    lo, hi = benchmark.rank_interval(list(range(5000)))  # no float overflow past 1023 rounds
+    assert 2400 < lo < 2500 < hi < 2600
     rng = np.random.default_rng(1)
     for n in (6, 8, 30, 200):
         hits = [lo <= 0.0 <= hi for lo, hi in (benchmark.rank_interval(rng.standard_cauchy(n)) for _ in range(2000))]
