@@ -92,17 +92,18 @@ def methods_table(m: dict) -> str:
         t = train.get(f"jax/{method}", {})
         i = infer.get(f"jax/{'bare' if method == 'full' else method}", {})
         rows.append([method, f"{params[method]:,}" if method in params else "all",
-                     with_interval(t, "speedup_vs_full"), _f(train.get(f"torch/{method}", {}).get("speedup_vs_full")),
+                     with_interval(t, "speedup_vs_full"), with_interval(train.get(f"torch/{method}", {}), "speedup_vs_full"),
                      _f(t.get("flops_ratio_full_over_this", 1.0 if method == "full" else None)),
                      PAPER_TRAIN.get(method, "—"), with_interval(i, "overhead_vs_bare", pct=True),
-                     _pct(infer.get(f"torch/{'bare' if method == 'full' else method}", {}).get("overhead_vs_bare")),
+                     with_interval(infer.get(f"torch/{'bare' if method == 'full' else method}", {}), "overhead_vs_bare", pct=True),
                      PAPER_INFER.get(method, "—")])
         merged = infer.get(f"jax/{method}_merged")
         if merged:
             same = merged.get("program") and merged.get("program") == infer.get("jax/bare", {}).get("program")
             rows.append([f"{method} (merged)", "", "", "", "", "", with_interval(merged, "overhead_vs_bare", pct=True)
                          + (" (the bare executable: any difference is timing noise)" if same else ""),
-                         _pct(infer.get(f"torch/{method}_merged", {}).get("overhead_vs_bare")), "0 by construction"])
+                         with_interval(infer.get(f"torch/{method}_merged", {}), "overhead_vs_bare", pct=True),
+                         "0 by construction"])
     return _table(["method", "trainable", "train speed-up vs full (JAX)", "(PyTorch)", "bound: XLA FLOPs full/this",
                    "paper", "inference vs bare (JAX)", "(PyTorch)", "paper"], rows)
 
@@ -112,7 +113,7 @@ def adapterdrop_table(a: dict) -> str:
     for name in sorted((k for k in res if k.startswith("jax/")), key=lambda k: res[k]["n"]):
         n = res[name]["n"]
         rows.append([n, f"{res[name]['median_s']:.3f}", with_interval(res[name], "speedup_vs_n0"),
-                     _f(res.get(f"torch/{n}", {}).get("speedup_vs_n0")), _f(res[name]["cost_model"]),
+                     with_interval(res.get(f"torch/{n}", {}), "speedup_vs_n0"), _f(res[name]["cost_model"]),
                      "1.26 (robust, 26%)" if n == 5 else "—"])
     text = _table(["n dropped", "JAX step s", "speed-up vs n=0 (JAX)", "(PyTorch)", "cost model 2L/(2L−n)", "paper"], rows)
     if "robust_expected_speedup" in a:
