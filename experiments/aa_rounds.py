@@ -34,6 +34,8 @@ def main(argv):
     caps = sorted(int(c) for c in _CAPS.value)
     if not caps or caps[0] < 3:
         raise ValueError(f"--caps {_CAPS.value}: round caps must be ≥ 3")
+    if _TRIALS.value < 1:
+        raise ValueError(f"--trials {_TRIALS.value}: simulate at least 1 control")
     bad = sorted(set(_RULES.value) - set(control_rounds.RULES))
     if bad:
         raise ValueError(f"--rules {','.join(bad)}: choose from {', '.join(control_rounds.RULES)}")

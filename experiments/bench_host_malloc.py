@@ -89,12 +89,9 @@ def summarise(rows: list[dict]) -> dict:
     return {"median_s": statistics.median(x["wall_s"] for x in rows),
             "system_s_per_call": statistics.median(x["system_s"] for x in rows),
             "minor_faults_per_call": statistics.median(x["minor_faults"] for x in rows),
-            "aa": benchmark.paired_ratio(twin, ref), "aa_ci": _maybe_list(benchmark.rank_ratio_interval(twin, ref)),
+            "aa": benchmark.paired_ratio(twin, ref), "aa_ci": benchmark.ratio(
+                {"twin": {"samples_s": twin}, "ref": {"samples_s": ref}}, "twin", "ref", rank=True)["ci"],
             "aa_log_robust_sd": float(1.4826 * np.median(np.abs(log_q - np.median(log_q)))), "rounds": len(ref)}
-
-
-def _maybe_list(ci):
-    return None if ci is None else list(ci)
 
 
 def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: int) -> dict:
@@ -105,7 +102,9 @@ def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: in
             env = benchmark.malloc_env(setting)
             args = [sys.executable, os.path.abspath(__file__), f"--child={setting}", f"--kind={kind}",
                     f"--shape={shape}", f"--batch={batch}", f"--seq_len={seq_len}", f"--rounds={rounds}"]
-            out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+            out = subprocess.run(args, env=env, capture_output=True, text=True)
+            if out.returncode:  # the child's own last line says why
+                raise RuntimeError(f"the {setting} block failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
             got = json.loads(out.stdout.strip().splitlines()[-1])
             assert got["malloc"] == setting, got["malloc"]
             rows[setting] += [dict(x, round=x["round"] + b * rounds) for x in got["rows"]]

@@ -17,8 +17,11 @@ RULES = ("rank", "bootstrap")
 
 def per_round_log_ratios(results: dict, kind: str) -> np.ndarray:
     """log(twin ÷ reference) per round of the methods section's `kind` ("train"/"infer") control."""
-    m = results["sections"]["methods"]
-    aa = m["aa"][kind]
+    m = results.get("sections", {}).get("methods", {})
+    aa = (m.get("aa") or {}).get(kind)
+    if not aa:
+        raise ValueError(f"no methods-section A/A control ({kind}) in these results: run the suite with "
+                         "the methods section (experiments/reproduce.py)")
     reference = aa.get("reference") or {"train": "jax/full", "infer": "jax/bare"}[kind]  # runs before it was recorded
     base = np.asarray(m[kind][reference]["samples_s"], float)
     twin = np.asarray(aa["samples_s"], float)
@@ -40,8 +43,7 @@ def rounds_to_inside(pool: np.ndarray, cap: int, rng: np.random.Generator, band:
                 continue
             lo, hi = ci
         else:
-            medians = np.median(q[:n][rng.integers(0, n, (resamples, n))], axis=1)
-            lo, hi = np.quantile(medians, [0.025, 0.975])
+            lo, hi = np.quantile(benchmark.bootstrap_medians(q[:n], resamples, rng), [0.025, 0.975])
         if lo >= lo_band and hi <= hi_band:
             return n
     return None

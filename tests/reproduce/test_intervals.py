@@ -252,6 +252,8 @@ def test_aa_rounds_simulates_controls_with_a_runs_spread():
     # a control biased by 3% with a tight spread: both rules keep it out of 1 ± 1%
     biased = aa_rounds.run(results(0.002), [40], 10, biases=(0.03,))
     assert all(q["share_inside_by"]["40"] == 0.0 for q in biased["train"]["rules"].values())
+    with pytest.raises(ValueError, match="no methods-section A/A control"):  # e.g. a claims.json by mistake
+        aa_rounds.run({"suite": "quick", "claims": []}, [40], 1)
 
 
 def test_rank_interval_covers_the_median_at_any_size():
