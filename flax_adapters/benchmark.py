@@ -326,7 +326,9 @@ def environment() -> dict:
 
 def resumable(workdir, config: dict) -> tuple[str, dict]:
     """(path of workdir/results.json, its results) for a suite's run: what an earlier run of the same
-    config left there (a rerun resumes after its finished sections), else a fresh {config, sections}."""
+    config left there (a rerun resumes after its finished sections), else a fresh {config, sections}.
+    An earlier run of another config is kept: its results.json moves to results.previous-N.json
+    (and a warning says so) before the fresh run writes its own."""
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, "results.json")
     results = {}
@@ -334,6 +336,12 @@ def resumable(workdir, config: dict) -> tuple[str, dict]:
         with open(path) as f:
             results = json.load(f)
     if results.get("config") != config:
+        if results.get("sections"):
+            n = 1
+            while os.path.exists(kept := os.path.join(workdir, f"results.previous-{n}.json")):
+                n += 1
+            os.replace(path, kept)
+            print(f"warning: {path} holds a run of another config; kept as {kept}", file=sys.stderr)
         results = {"config": config, "sections": {}}
     return path, results
 

@@ -187,3 +187,18 @@ def test_binary_refuses_a_bad_override(tmp_path):
                           f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode != 0
     assert "unknown section(s) ['speed']" in out.stderr.strip().splitlines()[-1]
+
+
+def test_a_run_of_another_config_is_kept_not_overwritten(tmp_path):
+    from flax_adapters import benchmark
+
+    earlier = {"config": {"suite": "quick"}, "sections": {"peak": {"jax": {"gflops": 300.0}}}}
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    path, results = benchmark.resumable(tmp_path, {"suite": "tiny"})
+    assert results == {"config": {"suite": "tiny"}, "sections": {}} and not Path(path).exists()
+    assert json.loads((tmp_path / "results.previous-1.json").read_text()) == earlier
+    (tmp_path / "results.json").write_text(json.dumps(earlier))  # and again: a second copy, not a clobber
+    benchmark.resumable(tmp_path, {"suite": "tiny"})
+    assert (tmp_path / "results.previous-2.json").exists()
+    _, same = benchmark.resumable(tmp_path, {"suite": "tiny"})  # nothing to keep: no sections yet
+    assert same["sections"] == {} and not (tmp_path / "results.previous-3.json").exists()
