@@ -248,12 +248,14 @@ def chained_ratio(*links: tuple[list[float], list[float]], seed: int = 0) -> dic
     return {"value": value, "ci": [float(lo), float(hi)]}
 
 
-def verdict(ci, target: float, sense: str) -> str | None:
+def verdict(ci, target: float, sense: str, value=None) -> str | None:
     """`met`, `missed` or `inconclusive` by a 95% interval, never by the point estimate:
     sense "≥"/"≤" — the whole interval on the target's good/bad side; "≈" — the interval inside
-    [target − tol, target + tol] (target given as (centre, tol)) is met, wholly outside is missed."""
+    [target − tol, target + tol] (target given as (centre, tol)) is met, wholly outside is missed.
+    A `value` measured on too few rounds for an interval (a rank interval needs 6) is inconclusive;
+    None when nothing was measured."""
     if ci is None:
-        return None
+        return None if value is None else "inconclusive"
     lo, hi = ci
     if sense == "≈":
         centre, tol = target

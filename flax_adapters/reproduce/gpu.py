@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -293,7 +292,8 @@ def combo_section(cfg: GpuConfig, combo: str, log: Callable[[str], None]) -> dic
                 _add_torch(infer, errors, f"torch.compile/{what}", b, dtype, compile=True)
     log(f"gpu {combo}: {len(infer)} inference variants built; timing")
     infer = benchmark.measure(infer, cfg.infer_repeats, cfg.warmup)
-    del model
+    # Release the weights (the thunks close over them) before _serving builds its own model.
+    model = merged = thunks = built = None
 
     serve = _serving(cfg, wl, dtype, mode, errors)
     log(f"gpu {combo}: parallel and mixed timed")

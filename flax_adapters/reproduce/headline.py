@@ -88,12 +88,9 @@ def met(key: str, value) -> bool | None:
 
 
 def judge(key: str, ci, value=None) -> str | None:
-    """`met` / `missed` / `inconclusive` by the 95% interval (benchmark.verdict); a value measured on
-    too few rounds for an interval (a rank interval needs 6) is inconclusive."""
+    """`met` / `missed` / `inconclusive` by the 95% interval (benchmark.verdict)."""
     _, target, sense, _ = TARGETS[key]
-    if ci is None and value is not None:
-        return "inconclusive"
-    return verdict(ci, target, sense)
+    return verdict(ci, target, sense, value)
 
 
 def _target_text(key: str) -> str:

@@ -54,7 +54,7 @@ def aa_table(sections: dict) -> str:
                 ci = q["ci"]
                 rows.append([name, group, q.get("reference", "—"), f"{q['value']:.3f}",
                              f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "— (< 6 rounds)", len(q["samples_s"]),
-                             verdict(ci, (1.0, 0.01), "≈") or "inconclusive"])
+                             verdict(ci, (1.0, 0.01), "≈", q["value"])])
     if not rows:
         return ""
     return (_table(["section", "group", "timed twice", "A/A ratio", "95% interval", "rounds", "inside 1 ± 1%"], rows)

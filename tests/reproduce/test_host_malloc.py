@@ -4,6 +4,7 @@ calls, instead of 4 KiB faults each call; the suite's binary re-executes itself 
 setting and records it."""
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +15,19 @@ from flax_adapters import benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Minor page faults of four calls of a jitted program whose temporary and output are 36 MiB each
-# (above glibc's largest mmap threshold, so always mapped by default, as a BERT-base step's are).
+# Minor page faults of 16 calls (after 4 warm-ups) of a jitted program whose temporary and output
+# are 36 MiB each (above glibc's largest mmap threshold, so always mapped by default, as a BERT-base
+# step's are). Under "reuse" a call faults nothing once the heap has room, but small allocations
+# split freed blocks, so some calls grow the heap by a fresh block (9.2k or 18.4k faults) until it
+# settles: measured here in up to 9 of a process's first 20 calls and as late as its 80th (heap 570-860
+# MiB where the live set is ~110), and a CI run grew in all 4 calls an earlier version measured.
 FAULTS = """
 import resource, jax, jax.numpy as jnp
 x = jnp.ones((3072, 3072), jnp.float32)
 f = jax.jit(lambda a: jnp.tanh(a @ a) @ a).lower(x).compile()
-for _ in range(2):
-    f(x).block_until_ready()
 for _ in range(4):
+    f(x).block_until_ready()
+for _ in range(16):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     f(x).block_until_ready()
     print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
@@ -47,13 +52,14 @@ def test_settings_cut_the_page_faults_of_xla_temporaries():
         assert out.returncode == 0, out.stderr[-2000:]
         return [int(n) for n in out.stdout.split()]
 
-    # By default both blocks are faulted in, 4 KiB at a time, every call (measured 18.4k a call);
-    # reuse keeps them in the heap (measured 0 in most calls); hugepages faults 2 MiB pages (550-1077).
+    # By default both blocks are mapped and faulted in, 4 KiB at a time, in every call (18.4k each);
+    # under reuse a call that need not grow the heap faults none (the minimum); hugepages faults 2 MiB
+    # pages (40-1260 a call measured; the median, since a busy host may lack free huge pages).
     default, reuse = faults(env_of("default")), faults(env_of("reuse"))
     assert min(default) > 10_000 and min(reuse) < min(default) / 10, (default, reuse)
     if thp_available():
         hugepages = faults(env_of("hugepages"))
-        assert max(hugepages) < min(default) / 10, (default, hugepages)
+        assert statistics.median(hugepages) < min(default) / 10, (default, hugepages)
 
 
 def test_setting_names_are_checked_and_settings_replace_each_other():

@@ -57,7 +57,8 @@ def test_interval_of_identical_samples_is_a_point_and_a_single_round_is_its_valu
 ])
 def test_verdict_is_read_from_the_interval(ci, target, sense, expected):
     assert benchmark.verdict(ci, target, sense) == expected
-    assert benchmark.verdict(None, target, sense) is None
+    assert benchmark.verdict(None, target, sense) is None                     # nothing measured
+    assert benchmark.verdict(None, target, sense, value=1.0) == "inconclusive"  # too few rounds
 
 
 def test_headline_verdicts_use_intervals_not_point_values():
