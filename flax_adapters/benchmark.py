@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable
@@ -308,6 +309,21 @@ def memory_bytes(compiled) -> int | None:
     return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
 
 
+def code_commit(root: str | None = None) -> str | None:
+    """The git commit of the checkout at `root` (default: flax_adapters' own), with "+dirty" when
+    its tracked files differ from it (a result is then not that commit's); None outside git."""
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        run = lambda *a: subprocess.run(["git", "-C", root, *a], capture_output=True, text=True, timeout=10)  # noqa: E731
+        head = run("rev-parse", "--short=12", "HEAD")
+        if head.returncode != 0:
+            return None
+        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def environment() -> dict:
     """Device, versions and thread settings, recorded beside every result."""
     cpu = platform.processor()
@@ -316,7 +332,7 @@ def environment() -> dict:
     env = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
            "cpu_count": os.cpu_count(), "loadavg": os.getloadavg(), "jax": jax.__version__,
            "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
-           "xla_flags": os.environ.get("XLA_FLAGS", ""), "malloc": malloc_setting()}
+           "xla_flags": os.environ.get("XLA_FLAGS", ""), "malloc": malloc_setting(), "commit": code_commit()}
     try:
         import torch
 

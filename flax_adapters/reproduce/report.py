@@ -306,4 +306,6 @@ def headline_table(h: dict) -> str:
     return (_table(["headline", "value", "95% interval", "target", "verdict", "measured on"], rows)
             + "\nA verdict is read from the interval (bootstrap over rounds; for the A/A controls and merged "
               "LoRA, which should read 1 and 0, the rank interval: section 9b): met or missed only when the whole "
-              "interval is on one side of the target, else inconclusive.\n")
+              "interval is on one side of the target, else inconclusive. An interval covers the noise between "
+              "this run's rounds, not between runs (compiled code, thread placement, the machine that hour): "
+              "`experiments/compare_runs.py` puts several runs' headlines side by side.\n")
