@@ -8,7 +8,8 @@ the runs' common median with probability 1 − 2^(1−k) (any continuous distrib
 all k fall on one side is 2 · 2^−k); the rank interval of that median (≥ 95%, from 6 runs on;
 benchmark.rank_interval); the median within-run half-width beside the between-run one; whether
 all the runs' intervals share a point (if not, the processes differ by more than the rounds say);
-and whether the verdicts agree. Nothing here measures: it reads the runs' files.
+whether the verdicts agree, and the verdict the runs give together (by that rank interval, so
+inconclusive under 6 runs). Nothing here measures: it reads the runs' files.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def compare(workdirs: list[str | Path], labels: list[str] | None = None) -> dict
         if len(measured) >= 2:
             headlines[key] = spread_of([h[key] for h in measured], [h["intervals"].get(key) for h in measured],
                                        [h["verdicts"].get(key) for h in measured])
+            # the verdict the runs give together: by the rank interval of their median (none under 6 runs)
+            headlines[key]["verdict_over_runs"] = headline.judge(key, headlines[key]["rank_interval"],
+                                                                 headlines[key]["median"])
             headlines[key]["runs"] = len(measured)
     labels = labels or [r["environment"].get("commit") or "commit not recorded" for r in runs]
     return {"runs": [{"workdir": r["workdir"], "label": label, "elapsed_s": r["elapsed_s"],
@@ -100,13 +104,14 @@ def markdown(c: dict) -> str:
                          for v, ci in zip(s["values"], s["intervals"]))
         rank = s["rank_interval"]
         rows.append([key, runs, f"[{_num(s['range'][0], p)}, {_num(s['range'][1], p)}] ({s['range_coverage']:.0%})",
-                     "—" if rank is None else f"[{_num(rank[0], p)}, {_num(rank[1], p)}]",
+                     f"{_num(s['median'], p)} " + ("(< 6 runs)" if rank is None else f"[{_num(rank[0], p)}, {_num(rank[1], p)}]"),
+                     s["verdict_over_runs"],
                      "—" if s["within_halfwidth"] is None else _num(s["within_halfwidth"], p).lstrip("+"),
                      _num(s["between_halfwidth"], p).lstrip("+"),
                      {True: "yes", False: "**no**", None: "—"}[s["intervals_overlap"]],
                      ", ".join(v or "—" for v in s["verdicts"]) if not s["verdicts_agree"] else (s["verdicts"][0] or "—")])
     header = ["headline", "each run: value [95% interval]", "range (holds the median with)",
-              "median, 95% rank interval", "within-run ±", "between-run ±", "intervals share a point", "verdicts"]
+              "median [95% rank interval]", "verdict over runs", "within-run ±", "between-run ±", "intervals share a point", "verdicts"]
     notes = ["Runs, in the order of each row's values: " + ", ".join(f"{r['workdir']} ({r['label']})" for r in c["runs"]) + "."]
     if c["config_differs"]:
         notes.append("Config keys that differ between the runs: " + "; ".join(

@@ -37,6 +37,7 @@ def test_spread_of_three_runs(tmp_path):
     assert aa["runs"] == 3 and aa["median"] == 1.00 and aa["range"] == [0.998, 1.002]
     assert aa["range_coverage"] == pytest.approx(0.75)        # all three on one side of the median: 2/8
     assert aa["rank_interval"] is None                        # a 95% one needs 6 runs
+    assert aa["verdict_over_runs"] == "inconclusive"          # so the runs together decide nothing yet
     assert aa["within_halfwidth"] == pytest.approx(0.008) and aa["between_halfwidth"] == pytest.approx(0.002)
     assert aa["intervals_overlap"] and aa["verdicts_agree"]
     over = c["headlines"]["adapter_infer_overhead"]          # run c did not measure it: two runs
@@ -55,9 +56,10 @@ def test_six_runs_give_the_rank_interval_and_config_differences_are_listed(tmp_p
     c = spread.compare(runs, labels=[f"run{i}" for i in range(6)])
     s = c["headlines"]["adapter_vs_full_train_speedup"]
     assert s["rank_interval"] == [1.59, 1.67]                 # at 6 runs: ranks 1 and 6 (coverage 96.9%)
+    assert s["verdict_over_runs"] == "met"                    # the whole interval ≥ 1.5
     assert s["range_coverage"] == pytest.approx(1 - 2 ** -5)
     assert c["config_differs"] == {"methods_infer_budget_s": [120.0, 120.0, 180.0, 180.0, 180.0, 180.0]}
-    assert "run5" in spread.markdown(c) and "methods_infer_budget_s = 120.0, 120.0, 180.0" in spread.markdown(c)
+    assert "| 1.620 [1.590, 1.670] | met |" in spread.markdown(c) and "run5" in spread.markdown(c) and "methods_infer_budget_s = 120.0, 120.0, 180.0" in spread.markdown(c)
 
 
 def test_bad_inputs_are_one_clear_line(tmp_path):
