@@ -57,7 +57,7 @@ def aa_table(sections: dict) -> str:
                              verdict(ci, (1.0, 0.01), "≈", q["value"])])
     if not rows:
         return ""
-    return (_table(["section", "group", "timed twice", "A/A ratio", "95% interval", "rounds", "inside 1 ± 1%"], rows)
+    return (markdown_table(["section", "group", "timed twice", "A/A ratio", "95% interval", "rounds", "inside 1 ± 1%"], rows)
             + "\nA control's interval is the rank interval of the median (distribution-free: the rounds' order "
               "statistics whose binomial coverage is ≥ 95%; none exists under 6 rounds), the one its rounds were "
               "resolved by. Its rounds stop at the first interval inside the band, so it needs an interval that "
@@ -76,10 +76,11 @@ def memory_by_section(sections: dict) -> str:
             for group, m in res.get("memory_by_group", {}).items():
                 rows.append([f"{name} / {group}", gib(m.get("peak")), gib(m.get("built"))])
     header = ["section", "peak resident memory GiB (VmHWM during the section)", "resident once built GiB"]
-    return _table(header, rows) if rows else ""
+    return markdown_table(header, rows) if rows else ""
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub-markdown table (cells as str); every table of the reports goes through here."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -104,7 +105,7 @@ def methods_table(m: dict) -> str:
                          + (" (the bare executable: any difference is timing noise)" if same else ""),
                          with_interval(infer.get(f"torch/{method}_merged", {}), "overhead_vs_bare", pct=True),
                          "0 by construction"])
-    return _table(["method", "trainable", "train speed-up vs full (JAX)", "(PyTorch)", "bound: XLA FLOPs full/this",
+    return markdown_table(["method", "trainable", "train speed-up vs full (JAX)", "(PyTorch)", "bound: XLA FLOPs full/this",
                    "paper", "inference vs bare (JAX)", "(PyTorch)", "paper"], rows)
 
 
@@ -115,7 +116,7 @@ def adapterdrop_table(a: dict) -> str:
         rows.append([n, f"{res[name]['median_s']:.3f}", with_interval(res[name], "speedup_vs_n0"),
                      with_interval(res.get(f"torch/{n}", {}), "speedup_vs_n0"), _f(res[name]["cost_model"]),
                      "1.26 (robust, 26%)" if n == 5 else "—"])
-    text = _table(["n dropped", "JAX step s", "speed-up vs n=0 (JAX)", "(PyTorch)", "cost model 2L/(2L−n)", "paper"], rows)
+    text = markdown_table(["n dropped", "JAX step s", "speed-up vs n=0 (JAX)", "(PyTorch)", "cost model 2L/(2L−n)", "paper"], rows)
     if "robust_expected_speedup" in a:
         text += (f"\nRobust AdapterDrop (n ~ U{{0…{max(a['robust_over'])}}}, one compile per n): expected step "
                  f"speed-up **{a['robust_expected_speedup']:.2f}×** (cost model {a['robust_cost_model']:.2f}×; "
@@ -130,7 +131,7 @@ def parallel_table(p: dict) -> str:
         rows.append([N] + [_parallel_cell(res.get(f"jax/{n}", {})) for n in drops])
         if any(k.startswith("torch/") for k in res):
             rows.append([f"{N} (PyTorch)"] + [with_interval(res.get(f"torch/{n}", {}), "speedup_vs_n0") for n in drops])
-    text = _table(["N tasks \\ n shared"] + [str(n) for n in drops], rows)
+    text = markdown_table(["N tasks \\ n shared"] + [str(n) for n in drops], rows)
     return text + ("\nEach cell: speed-up vs n = 0 with its 95% interval (cost model (N·L)/(n + N·(L−n)); XLA's FLOP ratio of the "
                    "compiled programs, which also shares layer n below its first adapter). Paper 1: "
                    "n = 5 gives 21–42% depending on N, **39% (1.39×) at N = 8**; one shared layer (n = 1) "
@@ -151,7 +152,7 @@ def fusion_table(f: dict) -> str:
             paper = "+68% inference speed vs the unpruned 8"
         rows.append([label, f"{t['median_s']:.3f}", with_interval(t, "time_vs_full"), with_interval(t, "time_vs_adapter"),
                      f"{i.get('median_s', 0):.3f}", with_interval(i, "time_vs_bare"), with_interval(i, "time_vs_adapter"), paper])
-    return _table(["variant", "train s", "time ÷ full FT", "time ÷ adapter", "infer s", "time ÷ bare",
+    return markdown_table(["variant", "train s", "time ÷ full FT", "time ÷ adapter", "infer s", "time ÷ bare",
                    "time ÷ adapter", "paper 1"], rows) + ("\n(The `full` row's inference is the bare model. Ratios with "
                                                           "their 95% intervals; a fusion's time ÷ full FT chains "
                                                           "through the adapter's step, timed in both groups.)\n")
@@ -178,7 +179,7 @@ def jax_vs_torch_table(m: dict) -> str:
                 other = res.get(f"{fw}/{v}")
                 cells.append("—" if other is None else f"{other['median_s']:.3f} ({_over_jax(other, res[name])})")
             rows.append(cells)
-    text = _table(["step", "variant", "JAX s", "PyTorch eager s (÷ JAX [95%])", "torch.compile s (÷ JAX)",
+    text = markdown_table(["step", "variant", "JAX s", "PyTorch eager s (÷ JAX [95%])", "torch.compile s (÷ JAX)",
                    "peft s (÷ JAX)"], rows) + (
         "\n(Ratios: median over rounds of the per-round ratio, with its 95% interval. PyTorch's training "
         "variants are timed in a group of their own beside JAX's Pfeiffer step, so a training ratio is "
@@ -206,7 +207,7 @@ def head_kinds_table(m: dict, kinds) -> str:
         notes.append(f"{kind}: {g['workload']['description']}")
         if g.get("errors"):
             notes.append(f"{kind} baselines that failed: " + "; ".join(f"`{k}`: {e}" for k, e in g["errors"].items()))
-    return (_table(["head", "variant", "JAX ms/step", "PyTorch + AdapterHub ms/step", "PyTorch ÷ JAX [95%]",
+    return (markdown_table(["head", "variant", "JAX ms/step", "PyTorch + AdapterHub ms/step", "PyTorch ÷ JAX [95%]",
                     "speed-up vs full (JAX)", "(PyTorch)"], rows)
             + "\nWorkloads: " + ". ".join(notes) + ". Tagging: 9 labels per token, padding ignored; QA: AdapterHub's "
               "start/end head, both positions inside each row's real tokens.\n")
@@ -223,7 +224,7 @@ def mfu_table(m: dict, peak: dict) -> str:
     head = f"Measured XLA fp32 GEMM peak (4096³): **{_f(gemm, '{:.0f}')} GFLOP/s**"
     if peak.get("torch"):
         head += f"; torch: {peak['torch']['gflops']:.0f} GFLOP/s"
-    return head + ".\n\n" + _table(["training step", "XLA GFLOP", "median s", "GFLOP/s", "MFU vs measured peak"], rows)
+    return head + ".\n\n" + markdown_table(["training step", "XLA GFLOP", "median s", "GFLOP/s", "MFU vs measured peak"], rows)
 
 
 def memory_table(m: dict) -> str:
@@ -236,7 +237,7 @@ def memory_table(m: dict) -> str:
                      mb(m["infer"].get(f"jax/{inf}", {}).get("memory_bytes")),
                      mb(m["train"].get(f"torch/{method}", {}).get("memory_bytes")),
                      mb(m["infer"].get(f"torch/{inf}", {}).get("memory_bytes"))])
-    return _table(["method", "JAX train MiB (XLA static peak)", "JAX infer MiB", "PyTorch train MiB (CUDA peak)",
+    return markdown_table(["method", "JAX train MiB (XLA static peak)", "JAX infer MiB", "PyTorch train MiB (CUDA peak)",
                    "PyTorch infer MiB"], rows)
 
 
@@ -254,7 +255,7 @@ def storage_table(s: dict) -> str:
     note += ("\nOn disk: our `save_adapter(..., torch_format=True)` directory (pytorch_adapter.bin, head weights, "
              "configs) beside AdapterHub's own `save_adapter` of the same method and head on a model of this shape; "
              "prefix tuning's shared pool is written once in both.\n")
-    return _table(["per task", "parameters", "MiB (fp32)", "ours on disk MiB", "AdapterHub's on disk MiB",
+    return markdown_table(["per task", "parameters", "MiB (fp32)", "ours on disk MiB", "AdapterHub's on disk MiB",
                    "ours ÷ AdapterHub", "of a full model"], rows) + note
 
 
@@ -266,7 +267,7 @@ def convergence_table(c: dict) -> str:
     rows = [[r["method"], "+".join(r["tasks"]), r["model"], _f(r["best_score"], "{:.4f}"), r["best_step"],
              _f(r["time_to_best_s"], "{:.0f}"), _f(r["time_to_stop_s"], "{:.0f}"), _f(r["step_time_median_s"], "{:.3f}"),
              f"{r['trainable_params']:,}" if r.get("trainable_params") else "—", r["status"]] for r in c["runs"]]
-    return _table(["method", "task(s)", "model", "best dev score", "best step", "time to best s", "time to stop s",
+    return markdown_table(["method", "task(s)", "model", "best dev score", "best step", "time to best s", "time to stop s",
                    "step s (median)", "trainable", "status"], rows)
 
 
@@ -292,7 +293,7 @@ def claims_table(c: dict, report_dir: str | Path = ".") -> str:
     md = where.with_name("claims.md")
     return (f"From `{where}` (suite `{cl['suite']}`, {cl['runs_finished']} of {cl['runs_planned']} runs; "
             f"rules, curves and saved adapters in [{md.name}]({md})):\n\n"
-            + _table(["claim", "paper", "ours (per seed)", "verdict"], rows))
+            + markdown_table(["claim", "paper", "ours (per seed)", "verdict"], rows))
 
 
 def headline_table(h: dict) -> str:
@@ -303,7 +304,7 @@ def headline_table(h: dict) -> str:
     rows = [[k, _f(h[k], "{:.3f}"), interval(k), h["targets"][k],
              {"met": "met", "missed": "**missed**", "inconclusive": "inconclusive", None: "—"}[verdicts.get(k)],
              h["workloads"][k]] for k in headline.TARGETS]
-    return (_table(["headline", "value", "95% interval", "target", "verdict", "measured on"], rows)
+    return (markdown_table(["headline", "value", "95% interval", "target", "verdict", "measured on"], rows)
             + "\nA verdict is read from the interval (bootstrap over rounds; for the A/A controls and merged "
               "LoRA, which should read 1 and 0, the rank interval: section 9b): met or missed only when the whole "
               "interval is on one side of the target, else inconclusive. An interval covers the noise between "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flax_adapters.benchmark import rank_interval
 from flax_adapters.reproduce import headline
-from flax_adapters.reproduce.report import _table
+from flax_adapters.reproduce.report import markdown_table
 
 # Keys of a run's config that say where it ran or what it wrote, not what it measured.
 _NOT_MEASURED = {"workdir", "claims_dir", "torch_threads"}
@@ -119,4 +119,4 @@ def markdown(c: dict) -> str:
     notes.append("Within-run ± is the median half-width of the runs' own intervals (noise between rounds); "
                  "between-run ± is half the range of their values (noise between processes too). Where the "
                  "intervals share no point, one run's interval understates what another run would read.")
-    return _table(header, rows) + "\n" + "\n\n".join(notes) + "\n"
+    return markdown_table(header, rows) + "\n" + "\n\n".join(notes) + "\n"
