@@ -2,6 +2,7 @@
 the interval each run gave it over its own rounds (reproduce/spread.py says what each column is).
 
     python experiments/compare_runs.py --workdirs=runs/a,runs/b,runs/c --out=results/between_runs.json
+    python experiments/compare_runs.py --workdirs='runs/quick_*'
 
 Prints the table and writes the comparison as JSON and, beside it, the table as .md.
 """
@@ -18,7 +19,8 @@ from flax_adapters import benchmark  # noqa: E402
 from flax_adapters.reproduce import spread  # noqa: E402
 from flax_adapters.training import cli  # noqa: E402
 
-_WORKDIRS = flags.DEFINE_list("workdirs", [], "the suite runs' workdirs (each with results.json and headline.json)")
+_WORKDIRS = flags.DEFINE_list("workdirs", [], "the suite runs' workdirs (each with results.json and headline.json); "
+                              "a glob pattern, quoted ('runs/quick_*'), expands in sorted order")
 _LABELS = flags.DEFINE_list("labels", [], "a name per run (default: the commit each run recorded)")
 _OUT = flags.DEFINE_string("out", "", "JSON output (optional; the table goes beside it as .md)")
 

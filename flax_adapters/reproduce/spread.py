@@ -14,7 +14,9 @@ inconclusive under 6 runs). Nothing here measures: it reads the runs' files.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import statistics
 from pathlib import Path
 
@@ -63,10 +65,27 @@ def spread_of(values: list[float], cis: list, verdicts: list) -> dict:
             "verdicts_agree": len(set(verdicts)) == 1}
 
 
+def expand(workdirs: list[str | Path]) -> list[str]:
+    """Workdirs with glob patterns expanded in sorted order (`runs/quick_*`: an absl list flag
+    splits on commas only, so the shell's expansion does not reach it); a pattern that matches
+    nothing is a one-line ValueError."""
+    out = []
+    for w in map(str, workdirs):
+        if not glob.has_magic(w):
+            out.append(w)
+            continue
+        matches = sorted(m for m in glob.glob(w) if os.path.isdir(m))
+        if not matches:
+            raise ValueError(f"{w}: no run directory matches")
+        out.extend(matches)
+    return out
+
+
 def compare(workdirs: list[str | Path], labels: list[str] | None = None) -> dict:
     """Every headline of ≥ 2 runs, side by side (module docstring); the runs' config keys that
     differ are listed, since runs of different configs need not agree. `labels` name the runs (e.g.
     the commits of runs made before results recorded theirs); default: the commit each recorded."""
+    workdirs = expand(workdirs)
     if len(workdirs) < 2:
         raise ValueError(f"compare needs at least 2 runs, got {len(workdirs)}")
     if labels is not None and len(labels) != len(workdirs):

@@ -75,6 +75,17 @@ def test_bad_inputs_are_one_clear_line(tmp_path):
         spread.compare([a, tmp_path / "half"])
     with pytest.raises(ValueError, match="1 labels for 2 runs"):
         spread.compare([a, a], labels=["x"])
+    with pytest.raises(ValueError, match=r"nothing\*: no run directory matches"):
+        spread.compare([a, tmp_path / "nothing*"])
+
+
+def test_glob_patterns_expand_in_sorted_order(tmp_path):
+    for name, v in (("run_b", 1.002), ("run_a", 1.0), ("other", 2.0)):
+        write_run(tmp_path / name, {"aa_infer": (v, [v - 0.01, v + 0.01], "met")})
+    (tmp_path / "run_notes.txt").write_text("a file, not a run\n")
+    c = spread.compare([tmp_path / "run_*"])
+    assert [Path(r["workdir"]).name for r in c["runs"]] == ["run_a", "run_b"]
+    assert c["headlines"]["aa_infer"]["values"] == [1.0, 1.002]
 
 
 def test_binary_prints_and_writes_the_table_and_json(tmp_path):
