@@ -310,18 +310,21 @@ def memory_bytes(compiled) -> int | None:
 
 
 def code_commit(root: str | None = None) -> str | None:
-    """The git commit of the checkout at `root` (default: flax_adapters' own), with "+dirty" when
-    its tracked files differ from it (a result is then not that commit's); None outside git."""
+    """The git commit of the checkout whose top level is `root` (default: the directory holding
+    flax_adapters), with "+dirty" when its tracked files differ from it (a result is then not that
+    commit's); None when `root` is not a checkout's top — e.g. an installed copy in site-packages
+    inside some other repository, whose commit would say nothing about this code."""
     root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         run = lambda *a: subprocess.run(["git", "-C", root, *a], capture_output=True, text=True, timeout=10)  # noqa: E731
-        head = run("rev-parse", "--short=12", "HEAD")
-        if head.returncode != 0:
+        head = run("rev-parse", "--show-toplevel", "--short=12", "HEAD")
+        lines = head.stdout.splitlines()
+        if head.returncode != 0 or len(lines) != 2 or os.path.realpath(lines[0]) != os.path.realpath(root):
             return None
         dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return head.stdout.strip() + ("+dirty" if dirty else "")
+    return lines[1] + ("+dirty" if dirty else "")
 
 
 def environment() -> dict:

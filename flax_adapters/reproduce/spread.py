@@ -24,8 +24,8 @@ from flax_adapters.benchmark import rank_interval
 from flax_adapters.reproduce import headline
 from flax_adapters.reproduce.report import markdown_table
 
-# Keys of a run's config that say where it ran or what it wrote, not what it measured.
-_NOT_MEASURED = {"workdir", "claims_dir", "torch_threads"}
+# Config keys naming files the report tabulates (real-data runs), not anything the run timed.
+_NOT_MEASURED = {"claims_json", "convergence_runs", "add_task_table"}
 
 
 def load_run(workdir: str | Path) -> dict:
@@ -38,6 +38,8 @@ def load_run(workdir: str | Path) -> dict:
             out[name] = json.loads((workdir / name).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"{workdir / name}: not a finished suite run's file ({type(e).__name__}: {e})") from None
+        if not isinstance(out[name], dict):
+            raise ValueError(f"{workdir / name}: not a finished suite run's file (a JSON {type(out[name]).__name__})")
     results = out.pop("results.json")
     return dict(out, headline=out.pop("headline.json"), config=results.get("config", {}),
                 environment=results.get("environment", {}), elapsed_s=results.get("elapsed_s"))
@@ -95,8 +97,9 @@ def compare(workdirs: list[str | Path], labels: list[str] | None = None) -> dict
     for key in headline.TARGETS:
         measured = [r["headline"] for r in runs if r["headline"].get(key) is not None]
         if len(measured) >= 2:
-            headlines[key] = spread_of([h[key] for h in measured], [h["intervals"].get(key) for h in measured],
-                                       [h["verdicts"].get(key) for h in measured])
+            # a run from before intervals and verdicts were recorded has neither: shown as values only
+            headlines[key] = spread_of([h[key] for h in measured], [h.get("intervals", {}).get(key) for h in measured],
+                                       [h.get("verdicts", {}).get(key) for h in measured])
             # the verdict the runs give together: by the rank interval of their median (none under 6 runs)
             headlines[key]["verdict_over_runs"] = headline.judge(key, headlines[key]["rank_interval"],
                                                                  headlines[key]["median"])

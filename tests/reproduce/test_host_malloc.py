@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # are 36 MiB each (above glibc's largest mmap threshold, so always mapped by default, as a BERT-base
 # step's are). Under "reuse" a call faults nothing once the heap has room, but small allocations
 # split freed blocks, so some calls grow the heap by a fresh block (9.2k or 18.4k faults) until it
-# settles: measured here in up to 9 of a process's first 20 calls and as late as its 80th (heap 570-860
-# MiB where the live set is ~110), and a CI run grew in all 4 calls an earlier version measured.
+# settles: measured here in up to 9 of a process's first 20 calls and as late as its 61st-80th (609-861
+# MiB held after 80 calls, 325 under hugepages), and a CI run grew in all 4 calls an earlier version measured.
 FAULTS = """
 import resource, jax, jax.numpy as jnp
 x = jnp.ones((3072, 3072), jnp.float32)

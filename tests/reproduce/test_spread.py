@@ -20,7 +20,7 @@ def write_run(path: Path, values: dict, config: dict | None = None, commit: str 
     h |= {"intervals": {k: ci for k, (_, ci, _) in values.items()},
           "verdicts": {k: vd for k, (_, _, vd) in values.items()}}
     (path / "headline.json").write_text(json.dumps(h))
-    results = {"config": dict({"suite": "quick", "workdir": str(path)}, **(config or {})),
+    results = {"config": dict({"suite": "quick", "claims_json": str(path / "claims.json")}, **(config or {})),
                "environment": {"commit": commit, "cpu": "test"}, "elapsed_s": 600.0, "sections": {}}
     (path / "results.json").write_text(json.dumps(results))
     return path
@@ -73,6 +73,15 @@ def test_bad_inputs_are_one_clear_line(tmp_path):
     (tmp_path / "half" / "headline.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"half/headline.json: not a finished suite run's file \(JSONDecodeError"):
         spread.compare([a, tmp_path / "half"])
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "results.json").write_text("[]")
+    with pytest.raises(ValueError, match=r"list/results.json: not a finished suite run's file \(a JSON list\)"):
+        spread.compare([a, tmp_path / "list"])
+    old = write_run(tmp_path / "old", {"aa_train": (1.004, None, None)})  # before intervals were recorded
+    h = json.loads((old / "headline.json").read_text())
+    (old / "headline.json").write_text(json.dumps({"aa_train": h["aa_train"]}))
+    s = spread.compare([a, old])["headlines"]["aa_train"]
+    assert s["values"] == [1.0, 1.004] and s["intervals"] == [[0.99, 1.01], None] and s["intervals_overlap"] is None
     with pytest.raises(ValueError, match="1 labels for 2 runs"):
         spread.compare([a, a], labels=["x"])
     with pytest.raises(ValueError, match=r"nothing\*: no run directory matches"):
@@ -114,4 +123,6 @@ def test_a_run_records_the_commit_it_ran(tmp_path):
     assert benchmark.code_commit(str(tmp_path)) == sha
     (tmp_path / "f.py").write_text("x = 2\n")
     assert benchmark.code_commit(str(tmp_path)) == sha + "+dirty"
+    (tmp_path / "site-packages").mkdir()  # an installed copy inside another repository: not its commit
+    assert benchmark.code_commit(str(tmp_path / "site-packages")) is None
     assert benchmark.environment()["commit"] == benchmark.code_commit()    # this checkout's, recorded
