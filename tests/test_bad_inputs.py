@@ -126,12 +126,13 @@ def test_tensor_of_another_shape(tmp_path):
            "has shape", model=model, paths=[tmp_path / "l"])
 
 
+@pytest.mark.parametrize("form", ["pytorch_adapter.bin", "adapter.safetensors"])
 @pytest.mark.parametrize("damage", ["truncated", "corrupted"])
-def test_damaged_safetensors(model, saved, damage):
-    file = saved / "adapter.safetensors"
+def test_damaged_weights(model, tmp_path, form, damage):
+    model.save_adapter(tmp_path / "a", "a", torch_format=form.endswith(".bin"))
+    saved, file = tmp_path / "a", tmp_path / "a" / form
     data = file.read_bytes()
     file.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x07" * 16 + data[16:])
-    (saved / "pytorch_adapter.bin").unlink(missing_ok=True)  # else AdapterHub's copy would stand in
     fresh = fa.AdapterModel.from_config(SMALL)
     expect(lambda: fresh.load_adapter(saved), AdapterError, str(file), model=fresh, paths=[saved])
 

@@ -8,11 +8,10 @@ Tensor names come from each method's `hub_table()` (relative to the encoder, `{n
 the adapter name) behind the base-model prefix AdapterHub's flex models use ('bert.', 'roberta.').
 Every tensor is checked: missing, unexpected or mis-shaped ones raise AdapterError naming it.
 
-Writing: AdapterHub's default `load_adapter(dir)` reads only the `.bin` files (torch.load), its
-`load_adapter(dir, use_safetensors=True)` prefers the safetensors ones. So by default we write the
-safetensors files (readable without torch) and, when torch is importable, the `.bin` files too;
-`torch_format=True` writes only the `.bin` files (exactly AdapterHub's own layout), False only
-safetensors. Reading prefers safetensors and falls back to `.bin` (which needs torch).
+Writing: AdapterHub's default `load_adapter(dir)` reads only the `.bin` files, so by default we
+write exactly what its own `save_adapter` writes: the `.bin` files (torch's zip format, written
+without torch: models/torch_zip.py), one copy of the weights. `torch_format=False` writes
+safetensors instead (AdapterHub reads those with `use_safetensors=True`). Reading takes either.
 
 This module knows nothing of the container: it maps directories to and from `Slot`s; the
 container (model.py) checks names and keeps the slots.
@@ -34,7 +33,7 @@ from flax import nnx
 from flax_adapters.adapters import fusion, registry
 from flax_adapters.adapters.base import AdapterError, Slot
 from flax_adapters.adapters.heads import HeadConfig, build_head
-from flax_adapters.models import hf_names
+from flax_adapters.models import hf_names, torch_zip
 from flax_adapters.models.loading import read_file
 
 MODEL_CLASSES = {"bert": "BertAdapterModel", "roberta": "RobertaAdapterModel",
@@ -164,14 +163,6 @@ def read_fusion(directory, enc, adapters: Mapping[str, Slot], name: str | None =
 
 
 # --- writing ---------------------------------------------------------------------------------------
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
 def _replace_file(path: Path, write) -> None:
     """Writes through a temporary file and renames it into place: a failed or killed save never
     leaves a half-written file under the real name."""
@@ -183,23 +174,17 @@ def _replace_file(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _write(directory: Path, role: str, tensors: dict, meta: dict, torch_format: bool | None) -> None:
+def _write(directory: Path, role: str, tensors: dict, meta: dict, torch_format: bool) -> None:
     config, safe, legacy = FILES[role]
-    torch = _torch()
-    if torch_format and torch is None:
-        raise AdapterError(f"torch_format=True writes {legacy} with torch.save, but torch is not installed")
-    files = {safe: torch_format is not True, legacy: torch_format is True or (torch_format is None and torch is not None)}
-    if files[safe]:
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    if torch_format:
+        _replace_file(directory / legacy, lambda p: torch_zip.write_state_dict(p, arrays))
+    else:
         from safetensors.numpy import save_file
 
-        arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
         _replace_file(directory / safe, lambda p: save_file(arrays, str(p)))
-    if files[legacy]:
-        state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in tensors.items()}
-        _replace_file(directory / legacy, lambda p: torch.save(state, p))
-    for file, wanted in files.items():  # a weights file of an earlier save would shadow the new one
-        if not wanted:
-            (directory / file).unlink(missing_ok=True)
+    # A weights file of an earlier save in the other form would shadow (or double) the new one.
+    (directory / (safe if torch_format else legacy)).unlink(missing_ok=True)
     _replace_file(directory / config, lambda p: p.write_text(json.dumps(meta, indent=2)))
 
 
@@ -223,7 +208,7 @@ def _output_dir(directory) -> Path:
 
 
 def write_adapter(directory, name: str, slot: Slot, head: Slot | None, enc, *, model_name: str = "",
-                  torch_format: bool | None = None) -> None:
+                  torch_format: bool = True) -> None:
     """Writes adapter `name` (and its head, when given) as AdapterHub's save_adapter does."""
     module = slot.module()
     tensors = _export(slot, list(module.hub_table()), name, PREFIXES[enc.model_type])
@@ -236,7 +221,7 @@ def write_adapter(directory, name: str, slot: Slot, head: Slot | None, enc, *, m
 
 
 def write_fusion(directory, name: str, slot: Slot, enc, *, model_name: str = "",
-                 torch_format: bool | None = None) -> None:
+                 torch_format: bool = True) -> None:
     """Writes fusion `name` as AdapterHub's save_adapter_fusion does (its adapters: write_adapter)."""
     if not isinstance(slot.config, fusion.FusionConfig):
         raise AdapterError(f"adapter {name!r} is not a fusion; use save_adapter")

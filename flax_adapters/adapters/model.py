@@ -202,10 +202,10 @@ class AdapterModel(EncoderModel):
         self.adapters[name] = slot
         return name
 
-    def save_adapter(self, directory, name: str, *, with_head: bool = True, torch_format: bool | None = None) -> None:
-        """Writes `name` (and its head) in AdapterHub's format: adapter.safetensors, plus
-        pytorch_adapter.bin when torch is importable (what AdapterHub's default load_adapter reads);
-        torch_format=True: the .bin only (AdapterHub's own layout), False: safetensors only."""
+    def save_adapter(self, directory, name: str, *, with_head: bool = True, torch_format: bool = True) -> None:
+        """Writes `name` (and its head) as AdapterHub's own save_adapter does: pytorch_adapter.bin
+        (+ pytorch_model_head.bin), what its default load_adapter reads, written without torch;
+        torch_format=False: adapter.safetensors instead (AdapterHub: use_safetensors=True)."""
         slot = lookup(self.adapters, name, "adapter")
         head = self.heads.get(name) if with_head else None
         hub_io.write_adapter(directory, name, slot, head, self.config, model_name=str(self.path or ""),
@@ -232,7 +232,7 @@ class AdapterModel(EncoderModel):
         self.adapters[name] = slot
         return name
 
-    def save_adapter_fusion(self, directory, name: str, *, torch_format: bool | None = None) -> None:
+    def save_adapter_fusion(self, directory, name: str, *, torch_format: bool = True) -> None:
         """Writes fusion `name` as AdapterHub's save_adapter_fusion does (file choice as save_adapter)."""
         hub_io.write_fusion(directory, name, lookup(self.adapters, name, "adapter"), self.config,
                             model_name=str(self.path or ""), torch_format=torch_format)

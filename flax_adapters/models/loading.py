@@ -1,7 +1,7 @@
 """Loading Hugging Face BERT-family checkpoints into the NNX encoder.
 
-Reads `config.json` and `model.safetensors` (sharded or not; `pytorch_model.bin` when torch is
-installed) from a local directory or the HF cache/hub, maps names through hf_names.ROWS and checks
+Reads `config.json` and `model.safetensors` or `pytorch_model.bin` (sharded or not; the .bin read
+without torch, models/torch_zip.py) from a local directory or the HF cache/hub, maps names through hf_names.ROWS and checks
 every tensor: a missing, unexpected or mis-shaped weight raises `CheckpointError` naming it.
 """
 
@@ -14,10 +14,11 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 from flax import nnx
 
-from flax_adapters.models import hf_names
+from flax_adapters.models import hf_names, torch_zip
 from flax_adapters.models.config import EncoderConfig
 from flax_adapters.models.encoder import Encoder
 
@@ -56,16 +57,11 @@ def read_file(path: Path) -> dict[str, np.ndarray]:
             return load_file(str(path))
         except Exception as e:
             raise CheckpointError(f"{path}: unreadable safetensors file ({e})") from None
-    try:
-        import torch
-    except ImportError:
-        raise CheckpointError(f"{path}: reading pytorch_model.bin needs torch; install the 'torch' extra "
-                              "or convert the checkpoint to safetensors") from None
-    try:
-        sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: unreadable PyTorch checkpoint ({e})") from None
-    return {k: v.float().numpy() if v.is_floating_point() else v.numpy() for k, v in sd.items()}
+    try:  # torch's zip format, read without torch (models/torch_zip.py)
+        return {k: v.astype(np.float32) if v.dtype == ml_dtypes.bfloat16 else v
+                for k, v in torch_zip.read_state_dict(path).items()}
+    except torch_zip.TorchZipError as e:
+        raise CheckpointError(f"{path}: unreadable PyTorch checkpoint ({str(e).removeprefix(f'{path}: ')})") from None
 
 
 def read_tensors(directory: Path) -> dict[str, np.ndarray]:
