@@ -46,10 +46,16 @@ class ClaimsConfig:
     fusion_targets: tuple = ("rte", "cola")
     fusion_keep: int = 2
     fusion_drop_n: int = 2
-    # Time to convergence (paper 2): one task, several methods, early stopping with patience.
-    convergence_task: str = "mrpc"
-    convergence_methods: tuple = ("full", "seq_bn", "lora", "double_seq_bn")
+    # Time to convergence (paper 2): per task, the methods trained to early stopping (patience),
+    # full FT among them as the reference; the first task's rows come first, the others' runs last.
+    # (task, methods) pairs, in the order they run (a tuple: a config dict would sort the tasks).
+    convergence: tuple = (("mrpc", ("full", "seq_bn", "lora", "double_seq_bn")),)
     convergence_train: dict = dataclasses.field(default_factory=dict)   # overrides of `train` for these runs
+    # Convergence time is judged as steps to best × the per-step cost of each method, the costs timed
+    # side by side (interleaved rounds, step_cost.py) at the runs' own batches: `cost_rounds` rounds of
+    # `cost_steps` training steps per method.
+    cost_rounds: int = 12
+    cost_steps: int = 4
     # Multi-task FT vs per-task adapters on the same tasks (the drop tasks' no-drop adapters).
     multitask: bool = True
     # The tasks of the multi-task model, a subset of drop_tasks ((): all of them), compared with
@@ -65,10 +71,16 @@ class ClaimsConfig:
     lr_full: float = 5e-5
     lr_adapter: float = 1e-3
     lr_fusion: float = 5e-5
+    lr_methods: dict = dataclasses.field(default_factory=dict)          # {adapter method: lr} over lr_adapter
     train: dict = dataclasses.field(default_factory=dict)                # TrainConfig overrides, every run
     task_overrides: dict = dataclasses.field(default_factory=dict)       # {task: {TrainConfig key: value}}
     # Saved adapters (AdapterHub format) are copied here, relative to the workdir unless absolute.
     adapters_dir: str = "adapters"
+
+    @property
+    def conv(self) -> dict:
+        """{task: methods} of `convergence`, in its order."""
+        return {task: tuple(methods) for task, methods in self.convergence}
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -88,11 +100,18 @@ def _validate(cfg: ClaimsConfig) -> None:
     for name in ("drop_tasks", "fusion_sources", "fusion_targets"):
         for task in getattr(cfg, name):
             get_task(task)  # raises naming the task and the known ones
-    get_task(cfg.convergence_task)
     methods = ("full",) + tuple(sorted(registry.METHODS))
-    for m in (cfg.drop_method, *cfg.convergence_methods):
+    if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in cfg.convergence):
+        raise ValueError(f"convergence: {cfg.convergence!r} must be (task, (methods, ...)) pairs")
+    for task, chosen in cfg.conv.items():
+        get_task(task)
+        if not chosen or "full" not in chosen:
+            raise ValueError(f"convergence[{task!r}]: {tuple(chosen)} must include 'full' (every ratio is against it)")
+    for m in (cfg.drop_method, *(m for ms in cfg.conv.values() for m in ms), *cfg.lr_methods):
         if m not in methods:
             raise ValueError(f"unknown method {m!r}; choose one of {list(methods)}")
+    if cfg.cost_rounds < 1 or cfg.cost_steps < 1:
+        raise ValueError(f"cost_rounds {cfg.cost_rounds} and cost_steps {cfg.cost_steps} must be >= 1")
     if len(cfg.seeds) < 2:
         raise ValueError(f"seeds: the verdicts need at least two seeds, got {cfg.seeds}")
     for name in ("drops", "score_drops", "robust_choices"):
@@ -118,6 +137,6 @@ def _validate(cfg: ClaimsConfig) -> None:
         raise ValueError(f"multitask_tasks {bad} are not drop_tasks {cfg.drop_tasks}: the multi-task model is "
                          "compared with their no-drop adapters")
     bad = sorted(set(cfg.task_overrides) - set(cfg.drop_tasks + cfg.fusion_sources + cfg.fusion_targets
-                                                 + (cfg.convergence_task,)))
+                                                 + tuple(cfg.conv)))
     if bad:
         raise ValueError(f"task_overrides for task(s) {bad} that no run uses")

@@ -107,7 +107,7 @@ def markdown(rows: list[dict]) -> str:
 
 def export_families(workdir, dest) -> list[dict]:
     """Copies what the results need into `dest`: runs.json, table.md, each run's summary, config and
-    metrics log, and each adapter run's adapter + head (AdapterHub format, safetensors only)."""
+    metrics log, and each adapter run's adapter + head (AdapterHub format, as AdapterHub saves it)."""
     root, dest = Path(workdir), Path(dest)
     rows = rows_of(root)
     for r in rows:
@@ -116,9 +116,7 @@ def export_families(workdir, dest) -> list[dict]:
         for name in ("summary.json", "config.json", "metrics.jsonl"):
             shutil.copy2(run / name, out / name)
         if (run / "adapter").is_dir():
-            # safetensors only: AdapterHub reads them with use_safetensors=True, and so do we.
-            shutil.copytree(run / "adapter", dest / "adapters" / r["run"], dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("*.bin"))
+            shutil.copytree(run / "adapter", dest / "adapters" / r["run"], dirs_exist_ok=True)
             r["adapter_dir"] = f"adapters/{r['run']}"
     (dest / "runs.json").write_text(json.dumps(rows, indent=1) + "\n")
     (dest / "table.md").write_text(markdown(rows))

@@ -23,9 +23,25 @@ def _seeds(vals, digits=3) -> str:
     return " / ".join(_f(v, digits) for v in vals)
 
 
+def _yes(c) -> str:
+    return {True: "yes", False: "no", None: "?"}[c]
+
+
+def headline(out: dict) -> str:
+    """The report's first line: whether its verdicts are answers (every run early-stopped) or not."""
+    runs = out["runs"].values()
+    stopped = sum(r["summary"]["status"] == "early_stopped" for r in runs)
+    if runs and stopped == len(runs):
+        return (f"All {stopped} finished runs were ended by early stopping (converged): the verdicts below are "
+                "this suite's answers to the papers' claims.")
+    return (f"**Budget-limited: {len(runs) - stopped} of {len(runs)} finished runs were ended by their step budget, "
+            "not by early stopping, so these verdicts are not the papers' answers** — a row resting on such a run reads "
+            "`inconclusive (not converged)` (its numbers' reading is in `verdict_at_budget`).")
+
+
 def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
     env = out["environment"]
-    lines = [f"# Accuracy and convergence claims — suite `{cfg.suite}`", "",
+    lines = [headline(out), "", f"# Accuracy and convergence claims — suite `{cfg.suite}`", "",
              f"Model {cfg.model}{' (random init)' if cfg.random_init else ''}, data {cfg.data_dir}, seeds "
              f"{list(cfg.seeds)}; {out['runs_finished']} of {out['runs_planned']} runs finished, "
              f"{out['wall_clock_s'] / 60:.1f} min of run wall clock. Machine: {env.get('cpu', '?')}, "
@@ -34,11 +50,19 @@ def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
              "CoNLL-2003 `dev.txt` — which selected the best step too, paper 1's protocol). Ratios are taken per seed against the same seed's "
              "reference, then judged by the rule in each row (flax_adapters/claims/verdict.py): the seeds' range "
              "[min, max] is the spread, and a threshold inside it is `inconclusive`.", "",
-             "| claim | source | paper | ours (per seed) | mean | rule | verdict |", "|---|---|---|---|---|---|---|"]
+             "A run converged when early stopping (patience) ended it; `converged` says, per seed, whether every "
+             "run a row rests on did. Convergence-time rows read steps to the best evaluation × each method's "
+             "per-step cost timed side by side (step costs below); the raw wall clock is in the detail.", "",
+             "| claim | source | paper | ours (per seed) | mean | converged | rule | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in out["claims"]:
+        conv = " / ".join(_yes(c) for c in r.get("converged", []))
+        at_budget = (f" (at budget: {r['verdict_at_budget']})" if r.get("verdict_at_budget") not in (None, r["verdict"])
+                     else "")
         lines.append(f"| {r['claim']}{' — ' + r['detail'] if r['detail'] else ''} | {r['source']} | {r['paper']} | "
-                     f"{_seeds(r['per_seed'])} | {_f(r['ours'])} | {r['rule']} | **{r['verdict']}** |")
-    counts = {v: sum(r["verdict"] == v for r in out["claims"]) for v in ("confirmed", "refuted", "inconclusive")}
+                     f"{_seeds(r['per_seed'])} | {_f(r['ours'])} | {conv} | {r['rule']} | **{r['verdict']}**{at_budget} |")
+    kinds = ("confirmed", "refuted", "inconclusive", "inconclusive (not converged)")
+    counts = {v: sum(r["verdict"] == v for r in out["claims"]) for v in kinds}
     lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", ""]
     curves = out["drop_curves"]
     lines += [f"## AdapterDrop: score kept vs n (mean over {', '.join(out['learnt_tasks'])}; per seed)", "",
@@ -49,7 +73,8 @@ def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
                      + " |")
     lines += ["", "![AdapterDrop](adapterdrop_kept.png)", ""]
     lines += _per_task_table(cfg, out)
-    lines += _runs_table(out, "convergence", f"## Time to convergence on {cfg.convergence_task.upper()}")
+    lines += _runs_table(out, "convergence", f"## Time to convergence ({', '.join(cfg.conv)})")
+    lines += _cost_table(out)
     lines += ["![convergence](convergence.png)", ""]
     lines += _runs_table(out, "multitask", "## Multi-task full fine-tuning")
     lines += _runs_table(out, "fusion", "## AdapterFusion", pruned=True)
@@ -89,6 +114,23 @@ def _runs_table(out: dict, kind: str, title: str, pruned: bool = False) -> list[
     return lines + [""]
 
 
+def _cost_table(out: dict) -> list[str]:
+    costs = out.get("step_costs", {})
+    if not costs:
+        return []
+    lines = ["### Per-step training cost, timed side by side", "",
+             "Each group's runs trained on the same batches of their own data, interleaved in rounds "
+             "(claims/step_cost.py); ratio ÷ the group's first run with its 95% bootstrap interval over rounds.", "",
+             "| group | run | step (s) | ÷ reference [95%] | rounds × steps |", "|---|---|---|---|---|"]
+    for group, c in costs.items():
+        for name, step_s in c["step_s"].items():
+            r = c["ratios"].get(name)
+            ratio = "reference" if name == c["reference"] else (
+                "—" if r is None else f"{r['value']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
+            lines.append(f"| {group} | {name} | {step_s:.4f} | {ratio} | {c['rounds']} × {c['steps']} |")
+    return lines + [""]
+
+
 def _adapter_table(out: dict) -> list[str]:
     if not out["adapters"]:
         return []
@@ -120,16 +162,19 @@ def plots(cfg: ClaimsConfig, out: dict, root: Path) -> None:
     ax.legend(fontsize=7)  # the paper's line always has a label
     fig.tight_layout(), fig.savefig(root / "adapterdrop_kept.png", dpi=110), plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, r in sorted(out["runs"].items()):
-        if r["kind"] != "convergence" or r["seed"] != cfg.seeds[0]:
-            continue
-        log = root / "runs" / name / "metrics.jsonl"
-        evals = [json.loads(l) for l in log.read_text().splitlines() if '"eval"' in l] if log.exists() else []
-        if evals:
-            ax.plot([e["elapsed_s"] for e in evals], [e["score"] for e in evals], marker=".", label=r["method"])
-    ax.set_xlabel("wall clock (s)")
-    ax.set_ylabel(f"dev score ({cfg.convergence_task})")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+    tasks = list(cfg.conv)
+    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(4.2 * max(len(tasks), 1), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for name, r in sorted(out["runs"].items()):
+            if r["kind"] != "convergence" or r["task"] != task or r["seed"] != cfg.seeds[0]:
+                continue
+            log = root / "runs" / name / "metrics.jsonl"
+            evals = [json.loads(line) for line in log.read_text().splitlines() if '"eval"' in line] if log.exists() else []
+            if evals:  # examples seen, not wall clock: the x axis background load cannot stretch
+                ax.plot([e["step"] * r["summary"].get("batch_size", 1) for e in evals], [e["score"] for e in evals],
+                        marker=".", label=r["method"])
+        ax.set_xlabel("training examples seen")
+        ax.set_ylabel(f"dev score ({task})")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout(), fig.savefig(root / "convergence.png", dpi=110), plt.close(fig)

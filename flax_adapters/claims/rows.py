@@ -1,10 +1,18 @@
 """The claim rows: from the finished runs' records to one row per accuracy/convergence claim of
-../shared/reference/papers.md, each with the paper's number, ours per seed, the rule and the verdict.
+the papers (docs/papers.md), each with the paper's number, ours per seed, the rule and the verdict.
 
 A record (runner.py writes one per run) holds the run's best dev score (`score`, the task's main
-metric), its summary's times, and for some runs scores at several AdapterDrop n (`scores_at`) or
-of the pruned fusion (`pruned`). Ratios are formed per seed (seed s of a variant against seed s
-of its reference), then judged by verdict.verdict over the seeds.
+metric), its summary (times, steps, status), and for some runs scores at several AdapterDrop n
+(`scores_at`) or of the pruned fusion (`pruned`). Ratios are formed per seed (seed s of a variant
+against seed s of its reference), then judged by verdict.verdict over the seeds.
+
+Convergence decides whether a verdict is an answer: a run converged when early stopping ended it,
+not its step budget. A row lists, per seed, whether every run it rests on converged (the reference
+and the variant of an accuracy claim, every run of a convergence claim); if one did not, the row is
+`inconclusive (not converged)` whatever its numbers say (those are kept as `verdict_at_budget`).
+
+Convergence time is judged on steps to the best evaluation × each method's per-step cost timed side
+by side (step_cost.py), which background load cannot move; the runs' raw wall clock is shown beside.
 """
 
 from __future__ import annotations
@@ -22,14 +30,41 @@ SCORE_BAND = 0.025
 TIME = "train_time_to_best_s"   # training steps' wall clock up to the best evaluation (summary.json)
 
 
-def _row(rid, source, claim, paper, values, direction, threshold, unit="ratio", detail="", **band) -> dict:
+NOT_CONVERGED = verdict.INCONCLUSIVE + " (not converged)"
+
+
+def converged(r: dict | None) -> bool | None:
+    """Whether a finished run (a record, or a families runs.json row) was ended by early stopping;
+    None when it has not finished."""
+    if not r:
+        return None
+    return (r.get("summary") or r).get("status") == "early_stopped"
+
+
+def _converged_by_seed(cfg, rec, *name_ofs) -> list[bool | None]:
+    """Per seed: every named run converged (None while one has not finished)."""
+    out = []
+    for s in cfg.seeds:
+        states = [converged(rec.get(f(s))) for f in name_ofs]
+        out.append(None if None in states else all(states))
+    return out
+
+
+def _row(rid, source, claim, paper, values, direction, threshold, unit="ratio", detail="", converged=None,
+         **band) -> dict:
+    """One claim row. `converged`: per value, whether the runs behind it all converged (None: not
+    known); a value resting on a run the budget ended makes the row `inconclusive (not converged)`."""
     values = [None if v is None else float(v) for v in values]
     known = [v for v in values if v is not None]
+    conv = list(converged) if converged is not None else [None] * len(values)
+    at_budget = verdict.verdict(known, direction, threshold, **band)
+    answer = all(c is True for v, c in zip(values, conv) if v is not None)
     return {"id": rid, "source": source, "claim": claim, "paper": paper, "unit": unit,
             "per_seed": values, "ours": float(np.mean(known)) if known else None,
-            "spread": [min(known), max(known)] if known else None,
+            "spread": [min(known), max(known)] if known else None, "converged": conv,
             "rule": verdict.describe(direction, threshold, **band),
-            "verdict": verdict.verdict(known, direction, threshold, **band), "detail": detail}
+            "verdict": at_budget if answer or not known else NOT_CONVERGED, "verdict_at_budget": at_budget,
+            "detail": detail}
 
 
 # A ratio to a task that was not learnt (its no-drop adapter at chance) says nothing: such a task
@@ -97,7 +132,9 @@ def _div(a, b):
 
 
 def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
-               families: list[dict] | None = None) -> list[dict]:
+               families: list[dict] | None = None, costs: dict | None = None) -> list[dict]:
+    """Every claim row; `costs`: {cost group: step_cost.measure result} (plan.cost_groups)."""
+    costs = costs or {}
     rows, L, k = [], cfg.num_layers, cfg.paper_n
     learnt, not_learnt = learnt_tasks(cfg, rec)
     tasks = ", ".join(learnt)
@@ -105,20 +142,26 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
     mapping = (f"n = {k} of {L} is paper 1's 5 of 12" if 5 * L % 12 == 0 else
                f"n = {k}–{k + 1} of {L} layers bracket paper 1's 5 of 12 (5/12 × {L} = {5 * L / 12:g})") + (
         f"; {', '.join(not_learnt)} left out: no-drop adapter at chance (LEARNT_FLOOR)" if not_learnt else "")
+    ref = [lambda s, t=t: plan.drop_name(cfg, t, 0, s) for t in learnt]  # the no-drop adapters
     for n in sorted({k, min(k + 1, L - 1)} & set(cfg.drops)):
+        variant = [lambda s, t=t: plan.drop_name(cfg, t, n, s) for t in learnt]
         rows.append(_row(f"specialised_n{n}", "AdapterDrop §5", f"specialised AdapterDrop, adapters absent from the "
                          f"first {n} of {L} layers, keeps ≥ 97.1% − 2 pts of the no-drop score ({tasks})",
                          "97.1% (5 of 12 layers, 8 GLUE tasks)", curves["specialised"][n], ">=", 0.951,
-                         detail=mapping))
+                         detail=mapping, converged=_converged_by_seed(cfg, rec, *ref, *variant)))
+    robust = [lambda s, t=t: f"{t}_{cfg.drop_method}_robust_s{s}" for t in learnt]
     rows.append(_row(f"robust_n{k}", "AdapterDrop §5", f"robust AdapterDrop (n drawn from {list(cfg.robust_choices)} "
                      f"per batch), served at n = {k}, keeps ≥ 95.4% − 2 pts of the no-drop score", "95.4%",
-                     curves["robust"][k], ">=", 0.934, detail=mapping))
+                     curves["robust"][k], ">=", 0.934, detail=mapping,
+                     converged=_converged_by_seed(cfg, rec, *ref, *robust)))
     if 1 in plan.grid(cfg):
         rows.append(_row("removed_n1", "AdapterDrop §5", "an adapter trained without drop keeps ≥ 95% with its "
-                         "layer-0 adapter removed at test time", "fine for 1 layer", curves["removed"][1], ">=", 0.95))
+                         "layer-0 adapter removed at test time", "fine for 1 layer", curves["removed"][1], ">=", 0.95,
+                         converged=_converged_by_seed(cfg, rec, *ref)))
     if 2 in plan.grid(cfg):
         rows.append(_row("removed_n2", "AdapterDrop §5", "…and degrades (< 95% kept) once 2 layers' adapters are "
-                         "removed", "degrades quickly past 1 layer", curves["removed"][2], "<", 0.95))
+                         "removed", "degrades quickly past 1 layer", curves["removed"][2], "<", 0.95,
+                         converged=_converged_by_seed(cfg, rec, *ref)))
     if cfg.fusion_targets:
         full = {t: _by_seed(cfg, rec, lambda s, t=t: f"{t}_fusion_full_s{s}") for t in cfg.fusion_targets}
         pruned = {t: [rec.get(f"{t}_fusion_full_s{s}", {}).get("pruned", {}).get("score") for s in cfg.seeds]
@@ -127,9 +170,11 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
         mean_ratio = [None if any(r[i] is None for r in per_target) else float(np.mean([r[i] for r in per_target]))
                       for i in range(len(cfg.seeds))]
         n_src = len(cfg.fusion_sources)
+        fused = [lambda s, t=t: f"{t}_fusion_full_s{s}" for t in cfg.fusion_targets]
         rows.append(_row("fusion_pruned", "AdapterDrop §6", f"AdapterFusion pruned to the top {cfg.fusion_keep} of "
                          f"{n_src} adapters per layer keeps ≥ 98% of the full fusion's score "
-                         f"({', '.join(cfg.fusion_targets)})", f"≈ full accuracy (top 2 of 8)", mean_ratio, ">=", 0.98))
+                         f"({', '.join(cfg.fusion_targets)})", f"≈ full accuracy (top 2 of 8)", mean_ratio, ">=", 0.98,
+                         converged=_converged_by_seed(cfg, rec, *fused)))
         for target in cfg.fusion_targets:
             # Paper 1: dropping fusion from the lowest layers is fine for RTE and hurts CoLA; for
             # another target the row tests "fine".
@@ -139,10 +184,13 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
                              f"{cfg.fusion_drop_n} of {L} layers on {target.upper()} "
                              + ("hurts (< 98% kept)" if hurts else "is fine (≥ 98% kept)"),
                              "fine for RTE, hurts CoLA (5 of 12)", _div(dropped, full[target]),
-                             "<" if hurts else ">=", 0.98))
-    rows += _convergence_rows(cfg, rec)
+                             "<" if hurts else ">=", 0.98, converged=_converged_by_seed(
+                                 cfg, rec, lambda s, t=target: f"{t}_fusion_full_s{s}",
+                                 lambda s, t=target: f"{t}_fusion_drop{cfg.fusion_drop_n}_s{s}")))
+    for task in cfg.conv:
+        rows += _convergence_rows(cfg, rec, task, costs.get(f"conv_{task}"))
     if cfg.multitask:
-        rows += _multitask_rows(cfg, rec)
+        rows += _multitask_rows(cfg, rec, costs.get("multitask"))
     if add_task:
         rows += _add_task_rows(add_task)
     if families:
@@ -150,51 +198,82 @@ def claim_rows(cfg: ClaimsConfig, rec: dict, add_task: dict | None = None,
     return rows
 
 
-def _convergence_rows(cfg, rec) -> list[dict]:
-    task, rows = cfg.convergence_task, []
-    conv = lambda m, field: _by_seed(cfg, rec, lambda s: f"conv_{task}_{m}_s{s}", field)  # noqa: E731
-    if "full" not in cfg.convergence_methods:
-        return rows
-    # Training-step time to the best evaluation: compilation excluded (a persistent compilation cache
-    # serves programs an earlier run compiled, which would favour whichever method ran after its twin)
-    # and evaluation too (the same dev set, as often, for every method).
-    full_t, full_steps = conv("full", TIME), conv("full", "best_step")
-    for m in cfg.convergence_methods:
+def _cost_ratio(costs: dict | None, name: str) -> dict | None:
+    """{"value", "ci"}: run `name`'s step cost ÷ its group's reference's, timed side by side."""
+    if costs is None:
+        return None
+    if name == costs["reference"]:
+        return {"value": 1.0, "ci": [1.0, 1.0]}
+    return costs["ratios"].get(name)
+
+
+def _fmt_ratio(r: dict | None) -> str:
+    return "not timed yet" if r is None else f"{r['value']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+
+
+def _convergence_rows(cfg, rec, task: str, costs: dict | None) -> list[dict]:
+    methods = cfg.conv[task]
+    conv = lambda m, field: _by_seed(cfg, rec, lambda s: plan.conv_name(task, m, s), field)  # noqa: E731
+    converged_all = _converged_by_seed(cfg, rec, *[lambda s, m=m: plan.conv_name(task, m, s) for m in methods])
+    full_steps = conv("full", "best_step")
+    rows = []
+    for m in methods:
         if m == "full":
             continue
-        rows.append(_row(f"convergence_time_{m}", "Mundra et al. §4", f"{m} takes longer than full FT to converge "
-                         f"in wall clock on {task.upper()} (time to the best dev evaluation, early stopping)",
-                         "adapters converge later (wall clock)", _div(conv(m, TIME), full_t), ">", 1.0,
-                         detail="ratio adapter ÷ full FT of the training time to the best evaluation, per seed"))
-    adapters = [m for m in cfg.convergence_methods if m != "full"]
+        # Time to best = steps to best × per-step cost; the costs' ratio was timed side by side.
+        cost = _cost_ratio(costs, plan.conv_name(task, m, cfg.seeds[0]))
+        steps = _div(conv(m, "best_step"), full_steps)
+        value = [None if v is None or cost is None else v * cost["value"] for v in steps]
+        raw = _div(conv(m, TIME), conv("full", TIME))
+        pair = lambda s: [plan.conv_name(task, "full", s), plan.conv_name(task, m, s)]  # noqa: E731
+        rows.append(_row(f"convergence_time_{task}_{m}", "Mundra et al. §4", f"{m} takes longer than full FT to "
+                         f"converge on {task} (steps to the best dev evaluation × per-step cost; early stopping)",
+                         "adapters converge later (wall clock)", value, ">", 1.0,
+                         converged=_converged_by_seed(cfg, rec, lambda s: pair(s)[0], lambda s: pair(s)[1]),
+                         detail=f"per seed: steps-to-best ratio {_seeds_txt(steps)} × step-cost ratio "
+                                f"{_fmt_ratio(cost)} (timed side by side); raw wall-clock ratio {_seeds_txt(raw)}"))
+    adapters = [m for m in methods if m != "full"]
     if not adapters:  # full FT alone: nothing to compare its steps with
         return rows
     steps = [None if any(conv(m, "best_step")[i] is None for m in adapters) or not full_steps[i] else
              float(np.mean([conv(m, "best_step")[i] for m in adapters])) / full_steps[i] for i in range(len(cfg.seeds))]
-    rows.append(_row("convergence_steps", "AdapterDrop §3", f"adapters ({', '.join(adapters)}) need about as many "
-                     f"steps to their best evaluation as full FT (ratio within [2/3, 3/2])",
-                     "no notable difference in convergence", steps, "within", (2 / 3, 1.5)))
+    rows.append(_row(f"convergence_steps_{task}", "AdapterDrop §3", f"adapters ({', '.join(adapters)}) need about as "
+                     f"many steps to their best evaluation on {task} as full FT (ratio within [2/3, 3/2])",
+                     "no notable difference in convergence", steps, "within", (2 / 3, 1.5), converged=converged_all))
     return rows
 
 
-def _multitask_rows(cfg, rec) -> list[dict]:
-    mt = lambda field: _by_seed(cfg, rec, lambda s: plan.multitask_name(cfg, s), field)  # noqa: E731
-    per_task = {t: (_by_seed(cfg, rec, lambda s, t=t: plan.drop_name(cfg, t, 0, s), TIME),
-                    _by_seed(cfg, rec, lambda s, t=t: plan.drop_name(cfg, t, 0, s)))
-                for t in plan.multitask_tasks(cfg)}
-    total = [None if any(per_task[t][0][i] is None for t in per_task) else sum(per_task[t][0][i] for t in per_task)
-             for i in range(len(cfg.seeds))]
-    mean_adapter = [None if any(per_task[t][1][i] is None for t in per_task) else
-                    float(np.mean([per_task[t][1][i] for t in per_task])) for i in range(len(cfg.seeds))]
-    tasks = "+".join(plan.multitask_tasks(cfg))
+def _seeds_txt(vals) -> str:
+    return " / ".join("—" if v is None else f"{v:.3f}" for v in vals)
+
+
+def _multitask_rows(cfg, rec, costs: dict | None) -> list[dict]:
+    mt_name = lambda s: plan.multitask_name(cfg, s)  # noqa: E731
+    mt = lambda field: _by_seed(cfg, rec, mt_name, field)  # noqa: E731
+    tasks = plan.multitask_tasks(cfg)
+    adapter_of = {t: (lambda s, t=t: plan.drop_name(cfg, t, 0, s)) for t in tasks}
+    converged_all = _converged_by_seed(cfg, rec, mt_name, *adapter_of.values())
+    best = {t: _by_seed(cfg, rec, adapter_of[t], "best_step") for t in tasks}
+    cost = {t: _cost_ratio(costs, adapter_of[t](cfg.seeds[0])) for t in tasks}  # ÷ the multi-task step
+    value = []
+    for i, b in enumerate(mt("best_step")):
+        parts = [None if best[t][i] is None or cost[t] is None else best[t][i] * cost[t]["value"] for t in tasks]
+        value.append(None if b is None or None in parts else b / sum(parts))
+    raw_total = [None if any(_by_seed(cfg, rec, adapter_of[t], TIME)[i] is None for t in tasks) else
+                 sum(_by_seed(cfg, rec, adapter_of[t], TIME)[i] for t in tasks) for i in range(len(cfg.seeds))]
+    mean_adapter = [None if any(_by_seed(cfg, rec, adapter_of[t])[i] is None for t in tasks) else
+                    float(np.mean([_by_seed(cfg, rec, adapter_of[t])[i] for t in tasks])) for i in range(len(cfg.seeds))]
+    names = "+".join(tasks)
+    costs_txt = ", ".join(f"{t} adapter {_fmt_ratio(cost[t])}" for t in tasks)
     return [
-        _row("multitask_time", "Mundra et al. §5", f"multi-task FT on {tasks} reaches its best in less wall clock "
-             f"than one {cfg.drop_method} adapter per task (sum of the adapters' times to best)",
-             "multi-task FT trains faster", _div(mt(TIME), total), "<", 1.0,
-             detail="ratio multi-task ÷ Σ adapters, per seed"),
+        _row("multitask_time", "Mundra et al. §5", f"multi-task FT on {names} reaches its best in less time than one "
+             f"{cfg.drop_method} adapter per task (steps to best × per-step cost, summed over the adapters)",
+             "multi-task FT trains faster", value, "<", 1.0, converged=converged_all,
+             detail=f"ratio multi-task ÷ Σ adapters per seed; step cost ÷ the multi-task step: {costs_txt}; "
+                    f"raw wall-clock ratio {_seeds_txt(_div(mt(TIME), raw_total))}"),
         _row("multitask_score", "Mundra et al. §5", f"multi-task FT scores ≥ 98% of the per-task adapters "
-             f"(mean of {tasks} main metrics)", "multi-task FT matches or beats adapters",
-             _div(mt("score"), mean_adapter), ">=", 0.98),
+             f"(mean of {names} main metrics)", "multi-task FT matches or beats adapters",
+             _div(mt("score"), mean_adapter), ">=", 0.98, converged=converged_all),
     ]
 
 
@@ -212,10 +291,11 @@ def _add_task_rows(table: dict) -> list[dict]:
         _row("add_task_time", "Mundra et al. §5", f"adding {new.upper()} to a multi-task model (20% replay) takes less "
              f"wall clock than training one adapter for it", "multi-task FT + replay adds tasks cheaply",
              [replay["time_s"] / adapter["time_s"]], "<", 1.0, band=TIME_FACTOR_BAND, factor=True,
-             detail="one run each (results/add_task_rte): decided only beyond ×/÷ 1.5"),
+             detail="one run each (results/add_task_rte): decided only beyond ×/÷ 1.5; fixed budgets, "
+                    "convergence not recorded"),
         _row("add_task_forgetting", "Mundra et al. §5", f"with 20% replay the old tasks ({', '.join(old)}) keep their "
              f"scores (mean change ≥ −0.02)", "replay keeps old tasks", [delta], ">=", -0.02, unit="Δ score",
-             band=SCORE_BAND, detail="one run: decided only beyond ± 0.025"),
+             band=SCORE_BAND, detail="one run: decided only beyond ± 0.025; convergence not recorded"),
     ]
 
 
@@ -241,6 +321,7 @@ def _families_rows(runs: list[dict]) -> list[dict]:
             rows.append(_row(f"family_time_{task}_{m}", "Mundra et al. §4", f"{m} takes longer than full FT to its "
                              f"best dev evaluation on {task} ({pairs[0][0]['main_metric']}; training wall clock)",
                              "adapters converge later (wall clock)", ratios, ">", 1.0,
+                             converged=[converged(a) and converged(f) for a, f in pairs],
                              detail=f"families job; best evaluation of {m} vs full: {steps}"
                              + ("; best at the last step: the budget, not patience, ended the run" if capped else "")
                              + ("; one run each: decided only beyond ×/÷ 1.5" if band else ""), **band))

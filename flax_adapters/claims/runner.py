@@ -1,10 +1,17 @@
 """Runs the claims job: every planned run (resumable train.py workdirs under <workdir>/runs),
-the scoring each needs afterwards, one record per run in <workdir>/records, the saved adapters
-copied to <workdir>/adapters (AdapterHub format, re-scored from the copy), and after every run
-claims.json / claims.md / plots rebuilt from what has finished so far.
+the scoring each needs afterwards, one record per run, the saved adapters (AdapterHub format,
+re-scored from the copy), the step costs of the convergence groups (step_cost.py), and after every
+run claims.json / claims.md / plots rebuilt from what has finished so far.
 
     from flax_adapters.claims import run_claims
     rows = run_claims(from_config_dict(get_config("quick")), "runs/claims_quick")
+    rows = run_claims(cfg, "/scratch/claims", results="results/claims_converged_cpu")
+
+With `results`, everything a finished run leaves that is worth keeping — its record, its summary,
+config and metrics log, its adapter, the step costs, the report — goes to that directory as soon as
+the run finishes (small enough to commit), and only checkpoints and caches stay in the workdir. A
+run whose record is in `results` is done: a job restarted on another machine from a checkout of
+the committed results retrains only the run that was in flight.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import ml_collections
 import numpy as np
 
 from flax_adapters import benchmark
-from flax_adapters.claims import plan, report, rows
+from flax_adapters.claims import plan, report, rows, step_cost
 from flax_adapters.claims.config import ClaimsConfig
 from flax_adapters.training import scoring, tracking
 from flax_adapters.training.add_task import train_with
@@ -30,7 +37,7 @@ from flax_adapters.training.config import default_config, from_config_dict
 # Relative cost of a run kind (a no-drop adapter run = 1): the ETA before any run of a kind has
 # finished; after that, that kind's measured mean is used.
 GUESS = {"drop": 1.0, "robust": 1.2, "fusion": 2.0, "convergence": 2.0, "multitask": 4.0}
-SUMMARY_KEYS = ("status", "best", "best_step", "steps", "main_metric", "time_to_best_s", "train_time_to_best_s",
+SUMMARY_KEYS = ("status", "best", "best_step", "steps", "total_steps", "batch_size", "main_metric", "time_to_best_s", "train_time_to_best_s",
                 "time_to_stop_s", "step_time_median_s", "examples_per_s", "trainable_params", "seconds",
                 "checkpoint_bytes", "peak_host_rss_bytes")
 
@@ -62,11 +69,13 @@ def _apply(c: ml_collections.ConfigDict, changes: dict) -> ml_collections.Config
     return c
 
 
-def run_config(cfg: ClaimsConfig, run: plan.Run, root: Path) -> tuple[ml_collections.ConfigDict, dict]:
-    """(base config of `run` with its task's overrides, its own changes with adapter paths resolved)."""
+def run_config(cfg: ClaimsConfig, run: plan.Run, root: Path,
+               adapters: Path | None = None) -> tuple[ml_collections.ConfigDict, dict]:
+    """(base config of `run` with its task's overrides, its own changes with adapter paths resolved:
+    a fusion reads its sources' saved copies in `adapters`, default <root>/adapters)."""
     changes = dict(run.changes)
     if "method.fusion_adapters" in changes:
-        changes["method.fusion_adapters"] = tuple(str(root / "runs" / n / "adapter") for n in run.needs)
+        changes["method.fusion_adapters"] = tuple(str((adapters or root / "adapters") / n) for n in run.needs)
     overrides = cfg.task_overrides.get(run.task, {}) if run.kind != "multitask" else {}
     return shared_cache(_apply(base_config(cfg), overrides), root), changes
 
@@ -114,44 +123,62 @@ class Progress:
                  f" (elapsed {elapsed:.1f} min, ETA {self.eta_s(self.todo[i + 1:]) / 60:.1f} min)")
 
 
-def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print,
-               report_only: bool = False) -> list[dict]:
-    """Runs (or resumes) every planned run, then writes the outputs; `report_only` rebuilds the
-    outputs from the runs finished so far and trains nothing."""
-    root = Path(workdir)
-    root.mkdir(parents=True, exist_ok=True)
-    stored = root / "claims_config.json"
+def _check_config(cfg: ClaimsConfig, *dirs: Path) -> None:
+    """Refuses a workdir or results directory that holds a job of another config; records this one."""
     current = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    if stored.exists():
-        # The folded-in tables are read when the report is written, not trained: they may move.
-        old = json.loads(stored.read_text())
-        diff = sorted(k for k in set(old) | set(current)
-                      if k not in ("add_task_table", "families_table") and old.get(k) != current.get(k))
-        if diff:
-            raise ValueError(f"{root} holds a claims job with another config (differs in: {', '.join(diff)}); "
-                             "use a new --workdir")
-    tracking.write_json(stored, current)
+    for d in dirs:
+        stored = d / "claims_config.json"
+        if stored.exists():
+            # The folded-in tables are read when the report is written, not trained: they may move.
+            old = json.loads(stored.read_text())
+            diff = sorted(k for k in set(old) | set(current)
+                          if k not in ("add_task_table", "families_table") and old.get(k) != current.get(k))
+            if diff:
+                raise ValueError(f"{d} holds a claims job with another config (differs in: {', '.join(diff)}); "
+                                 "use a new --workdir / --results")
+    for d in dirs:
+        tracking.write_json(d / "claims_config.json", current)
+
+
+def _keep_run_files(run_dir: Path, dest: Path) -> None:
+    """Copies a run's summary, config and metrics log (not its checkpoints) to `dest`."""
+    for name in ("summary.json", "config.json", "metrics.jsonl"):
+        if (run_dir / name).is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run_dir / name, dest / name)
+
+
+def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print,
+               report_only: bool = False, results: str | Path | None = None) -> list[dict]:
+    """Runs (or resumes) every planned run, then writes the outputs; `report_only` rebuilds the
+    outputs from the runs finished so far and trains nothing. `results`: where records, adapters,
+    step costs and the report go (default: the workdir)."""
+    root = Path(workdir)
+    out = Path(results) if results else root
+    for d in {root, out}:
+        d.mkdir(parents=True, exist_ok=True)
+    _check_config(cfg, *{root, out})
     # Seeds repeat programs exactly: a persistent compilation cache makes their compiles cache hits.
     jax.config.update("jax_compilation_cache_dir", str(root / "xla_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else root / cfg.adapters_dir
-    (root / "records").mkdir(exist_ok=True)
+    adapters = Path(cfg.adapters_dir) if Path(cfg.adapters_dir).is_absolute() else out / cfg.adapters_dir
+    (out / "records").mkdir(exist_ok=True)
     if report_only:
-        return write_outputs(cfg, root, adapters, final=True, environment=_job_environment(root))
+        return write_outputs(cfg, out, adapters, final=True, environment=_job_environment(out))
     todo = plan.runs(cfg)
     for run in todo:  # a bad key or value fails here, once, before hours of training
-        base, changes = run_config(cfg, run, root)
+        base, changes = run_config(cfg, run, root, adapters)
         from_config_dict(_apply(base, changes))
     progress = Progress(todo, log)
-    log(f"claims job {cfg.suite}: {len(todo)} runs in {root}")
+    log(f"claims job {cfg.suite}: {len(todo)} runs in {root}" + (f", results in {out}" if out != root else ""))
     trained = False
     for i, run in enumerate(todo):
-        path = root / "records" / f"{run.name}.json"
+        path = out / "records" / f"{run.name}.json"
         if path.exists():
             continue
         trained = True
         t0 = time.perf_counter()
-        base, changes = run_config(cfg, run, root)
+        base, changes = run_config(cfg, run, root, adapters)
         try:
             summary = train_with(base, root / "runs" / run.name, **changes)
             train_cfg = from_config_dict(_apply(base, changes))
@@ -162,12 +189,38 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
             log(f"[{i + 1}/{len(todo)} {run.name}] FAILED: {type(e).__name__}: {e} (no record; a re-run retries it)")
             continue
         rec["wall_s"] = time.perf_counter() - t0
-        tracking.write_json(path, rec)
+        if out != root:
+            _keep_run_files(root / "runs" / run.name, out / "runs" / run.name)
+        tracking.write_json(path, rec)  # last: a record means everything of the run is in place
         progress.finished(i, run, rec["wall_s"], rec["score"])
-        write_outputs(cfg, root, adapters)
+        trained |= measure_costs(cfg, root, out, log)
+        write_outputs(cfg, out, adapters)
+    trained |= measure_costs(cfg, root, out, log)
     # A re-run that trained nothing measured nothing: the report keeps the machine the runs ran on.
-    return write_outputs(cfg, root, adapters, final=True,
-                         environment=None if trained else _job_environment(root))
+    return write_outputs(cfg, out, adapters, final=True,
+                         environment=None if trained else _job_environment(out))
+
+
+def measure_costs(cfg: ClaimsConfig, root: Path, out: Path, log: Callable[[str], None]) -> bool:
+    """Times each cost group (plan.cost_groups) whose runs have all finished and that has no
+    step_costs/<group>.json yet; whether any was timed."""
+    by_name = {r.name: r for r in plan.runs(cfg)}
+    done = False
+    for group, names in plan.cost_groups(cfg).items():
+        target = out / "step_costs" / f"{group}.json"
+        if target.exists() or not all((out / "records" / f"{n}.json").exists() for n in names):
+            continue
+        log(f"step cost of {group}: {', '.join(names)} ({cfg.cost_rounds} rounds of {cfg.cost_steps} steps)")
+        configs = {}
+        for n in names:
+            base, changes = run_config(cfg, by_name[n], root)
+            configs[n] = from_config_dict(_apply(base, changes))
+        result = step_cost.measure(configs, Path(configs[names[0]].data.cache_dir), cfg.cost_rounds, cfg.cost_steps,
+                                   log=log)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tracking.write_json(target, result)
+        done = True
+    return done
 
 
 def adapter_entry(rec: dict, root: Path) -> dict:
@@ -184,7 +237,7 @@ def adapter_entry(rec: dict, root: Path) -> dict:
 
 def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> list[dict]:
     """Copies what a job's results need into `dest` (records, each run's summary, config and
-    metrics log, the saved adapters in safetensors form) and rebuilds claims.json / .md / plots there:
+    metrics log, the saved adapters, the step costs) and rebuilds claims.json / .md / plots there:
     a directory small enough to commit, re-scorable without the job's checkpoints."""
     root, dest = Path(root), Path(dest)
     planned = {r.name for r in plan.runs(cfg)}  # not the leftovers of an earlier plan in the same workdir
@@ -193,15 +246,11 @@ def export_results(cfg: ClaimsConfig, root: str | Path, dest: str | Path) -> lis
             (dest / "records").mkdir(parents=True, exist_ok=True)
             shutil.copy2(record, dest / "records" / record.name)
     for run_dir in (p for p in (root / "runs").iterdir() if p.name in planned):
-        for name in ("summary.json", "config.json", "metrics.jsonl"):
-            if (run_dir / name).is_file():
-                (dest / "runs" / run_dir.name).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(run_dir / name, dest / "runs" / run_dir.name / name)
-    # The .bin twins are what AdapterHub's default load_adapter reads; the committed copy keeps one
-    # form (load them there with use_safetensors=True, or ours), which halves its size.
+        _keep_run_files(run_dir, dest / "runs" / run_dir.name)
     for adapter in (p for p in (root / "adapters").iterdir() if p.name in planned):
-        shutil.copytree(adapter, dest / "adapters" / adapter.name, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("*.bin"))
+        shutil.copytree(adapter, dest / "adapters" / adapter.name, dirs_exist_ok=True)
+    if (root / "step_costs").is_dir():
+        shutil.copytree(root / "step_costs", dest / "step_costs", dirs_exist_ok=True)
     relocate_adapters(dest)
     return write_outputs(cfg, dest, dest / "adapters", final=True,
                          environment=_job_environment(root) or _job_environment(dest))
@@ -235,7 +284,8 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
     rec = load_records(root)
     table = json.loads(Path(cfg.add_task_table).read_text()) if cfg.add_task_table else None
     families = json.loads(Path(cfg.families_table).read_text()) if cfg.families_table else None
-    claim_rows = rows.claim_rows(cfg, rec, table, families)
+    costs = {p.stem: json.loads(p.read_text()) for p in sorted((root / "step_costs").glob("*.json"))}
+    claim_rows = rows.claim_rows(cfg, rec, table, families, costs)
     planned = {r.name for r in plan.runs(cfg)}
     rec = {n: r for n, r in rec.items() if n in planned}  # records of runs an earlier plan had are left out
     out = {"suite": cfg.suite, "config": dataclasses.asdict(cfg), "finished": final and len(rec) == len(planned),
@@ -248,6 +298,9 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
                                        rows.task_curves(cfg, rec, t).items()} for t in cfg.drop_tasks},
            "no_drop_scores": {t: [rec.get(plan.drop_name(cfg, t, 0, s), {}).get("score") for s in cfg.seeds]
                               for t in cfg.drop_tasks},
+           "step_costs": {g: {"reference": c["reference"], "rounds": c["rounds"], "steps": c["steps"],
+                              "step_s": {n: v["step_s"] for n, v in c["variants"].items()}, "ratios": c["ratios"]}
+                          for g, c in costs.items()},
            "adapters": {n: adapter_entry(r, root) for n, r in rec.items() if "adapter" in r},
            "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")
                         if k in r} | {k: r[k] for k in ("scores_at", "pruned") if k in r} for n, r in rec.items()}}

@@ -106,5 +106,5 @@ def test_families_job_runs_resumes_and_exports(tiny_dir, data_dir, tmp_path):
     exported = export_families(tmp_path / "job", tmp_path / "results")
     assert [r.get("adapter_dir") for r in exported] == [None, "adapters/conll2003_seq_bn_s0"]
     saved = sorted(p.name for p in (tmp_path / "results" / "adapters" / "conll2003_seq_bn_s0").iterdir())
-    assert "adapter.safetensors" in saved and "head_config.json" in saved and not any(n.endswith(".bin") for n in saved)
+    assert saved == ["adapter_config.json", "head_config.json", "pytorch_adapter.bin", "pytorch_model_head.bin"]
     assert json.loads((tmp_path / "results" / "runs.json").read_text()) == exported
