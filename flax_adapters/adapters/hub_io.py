@@ -229,3 +229,26 @@ def write_fusion(directory, name: str, slot: Slot, enc, *, model_name: str = "",
     meta = dict(_meta(enc, model_name, name), adapter_names=list(slot.config.adapter_names),
                 config=slot.config.to_hub())
     _write(_output_dir(directory), "fusion", tensors, meta, torch_format)
+
+
+def convert_directory(directory, *, torch_format: bool = True) -> list[str]:
+    """Rewrites the weight files of an AdapterHub directory (adapter, head, fusion) in the other form,
+    tensors and names unchanged: `torch_format=True` turns *.safetensors into the .bin files
+    AdapterHub's default load_adapter reads, False the reverse. The old file is removed once the new
+    one is in place (one copy of the weights). Returns the files written."""
+    directory = _directory(directory)
+    written = []
+    for role, (config, safe, legacy) in FILES.items():
+        source, target = (directory / safe, directory / legacy) if torch_format else (directory / legacy, directory / safe)
+        if not source.exists():
+            continue
+        tensors = _read_weights(directory, role)
+        if torch_format:
+            _replace_file(target, lambda p: torch_zip.write_state_dict(p, tensors))
+        else:
+            from safetensors.numpy import save_file
+
+            _replace_file(target, lambda p: save_file(tensors, str(p)))
+        source.unlink()
+        written.append(target.name)
+    return written
