@@ -19,7 +19,7 @@ on real data (GLUE, CoNLL-2003). The argument names the suite:
 
 from pathlib import Path
 
-from flax_adapters.claims import default_config
+from flax_adapters_lab.claims import default_config
 
 # The parent of glue/ and conll2003/: GLUE tasks accept it (flax_adapters/data/sources.py).
 SHARED_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data")

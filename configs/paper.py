@@ -1,4 +1,4 @@
-"""Paper 2's recipe (Mundra et al., papers.md §2): lr 3e-5, weight decay 0.1, 2000 warmup steps,
+"""Paper 2's recipe (Mundra et al., docs/papers.md §2): lr 3e-5, weight decay 0.1, 2000 warmup steps,
 up to 50 epochs, early stopping with patience 3 on the dev metric evaluated each epoch, batch 32.
 
 The argument is "task,method[,robust]": any registry task (sst2, mnli, xnli, pawsx, …) and

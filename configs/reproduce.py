@@ -27,8 +27,8 @@
         --config.sections=methods --config.tasks=classification,tagging,question_answering
 """
 
-from flax_adapters.reproduce import default_config
-from flax_adapters.reproduce import gpu
+from flax_adapters_lab.reproduce import default_config
+from flax_adapters_lab.reproduce import gpu
 
 SUITES = ("quick", "paper", "tiny", "gpu", "gpu_tiny")
 

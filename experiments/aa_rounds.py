@@ -10,15 +10,12 @@ stop rule (reproduce/control_rounds.py says how they are simulated).
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.reproduce import control_rounds  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
+from flax_adapters_lab import provenance
+from flax_adapters_lab.reproduce import control_rounds
+from flax_adapters.training import cli
 
 _RESULTS = flags.DEFINE_string("results", "runs/reproduce_quick/results.json", "a quick suite's results.json")
 _CAPS = flags.DEFINE_list("caps", ["40", "80", "120", "160", "240"], "round caps to report")
@@ -53,7 +50,7 @@ def main(argv):
         for name, q in r["rules"].items():
             shares = ", ".join(f"{c}: {s:.2f}" for c, s in q["share_inside_by"].items())
             print(f"  {name}: inside 1 ± 1% by round {shares}; median {q['median_rounds']:.0f}")
-    benchmark.write_json(_OUT.value or None, dict(out, results=_RESULTS.value))
+    provenance.write_json(_OUT.value or None, dict(out, results=_RESULTS.value))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Adding a task: multi-task FT + replay vs one new adapter vs AdapterFusion (paper 2, papers.md §2).
+"""Adding a task: multi-task FT + replay vs one new adapter vs AdapterFusion (paper 2, docs/papers.md §2).
 
 Writes <workdir>/add_task.json and add_task.md (time to add the task and every task's dev score);
 each underlying run is a normal train-loop workdir, so an interrupted experiment resumes.
@@ -9,7 +9,8 @@ each underlying run is a normal train-loop workdir, so an interrupted experiment
 
 from absl import app, flags
 
-from flax_adapters.training import add_task, cli, tracking
+from flax_adapters.training import cli, tracking
+from flax_adapters_lab import add_task
 
 _CONFIG = cli.define_config("config", None, "base config (its task/method are overridden)")
 _WORKDIR = flags.DEFINE_string("workdir", None, "root of the experiment's runs", required=True)

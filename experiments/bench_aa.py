@@ -1,4 +1,4 @@
-"""The A/A experiment (issue 21): what, other than its program, makes one timing of an inference
+"""The A/A experiment: what, other than its program, makes one timing of an inference
 step differ from another? Every variant below runs the *same* bare BERT-base forward; each differs
 from the reference in one thing the measurement could be sensitive to:
 
@@ -20,20 +20,17 @@ interleaved run of many rounds; for every variant the JSON holds its ratio to th
 
 from __future__ import annotations
 
-import os
 import statistics
-import sys
 
 import jax
 import jax.numpy as jnp
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.adapters import forward  # noqa: E402
-from flax_adapters.reproduce import jax_side  # noqa: E402
-from flax_adapters.reproduce.workload import Workload  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
+from flax_adapters_lab import provenance, stats, timing
+from flax_adapters.adapters import forward
+from flax_adapters_lab.reproduce import jax_side
+from flax_adapters_lab.reproduce.workload import Workload
+from flax_adapters.training import cli
 
 _SHAPE = flags.DEFINE_string("shape", "bert-base", "model shape (reproduce/workload.py SHAPES)")
 _BATCH = flags.DEFINE_integer("batch", 8, "batch size")
@@ -45,7 +42,7 @@ _TORCH = flags.DEFINE_bool("torch", False, "time PyTorch's bare forward in the s
 _OUT = flags.DEFINE_string("out", "results/aa_control_cpu.json", "JSON output")
 
 
-def variants(wl: Workload, with_torch: bool = False) -> dict[str, benchmark.Variant]:
+def variants(wl: Workload, with_torch: bool = False) -> dict[str, timing.Variant]:
     model = jax_side.build_model(wl, {"lora": "lora"}, seed=0)
     batch = jax_side.device_batch(wl.host_batch(seed=0))
     ref = jax_side.infer(model, None, batch)
@@ -53,15 +50,15 @@ def variants(wl: Workload, with_torch: bool = False) -> dict[str, benchmark.Vari
     head = model.heads["bare"]
     params, inputs = model.params, jax_side.inputs_of(batch)
     fresh = jax.tree.map(lambda x: jnp.array(x, copy=True), (params, head.params, inputs))
-    exe, _ = benchmark.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
-    out["copied"] = benchmark.Variant(lambda: exe(fresh[0], None, fresh[1], *fresh[2]).logits)
-    again, _ = benchmark.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
-    out["recompiled"] = benchmark.Variant(lambda: again(params, None, head.params, *inputs).logits)
+    exe, _ = timing.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
+    out["copied"] = timing.Variant(lambda: exe(fresh[0], None, fresh[1], *fresh[2]).logits)
+    again, _ = timing.compile_timed(forward, model.graphdef, params, None, None, head.graphdef, head.params, *inputs)
+    out["recompiled"] = timing.Variant(lambda: again(params, None, head.params, *inputs).logits)
     model.merge_adapter("lora")
     out["merged_lora"] = jax_side.infer(model, None, batch, head="bare")
     model.unmerge_adapter()
     if with_torch:
-        from flax_adapters.reproduce import torch_side
+        from flax_adapters_lab.reproduce import torch_side
 
         out["torch_bare"] = torch_side.infer(wl, None, wl.host_batch(seed=0))
     return out
@@ -98,15 +95,15 @@ def run(wl: Workload, rounds: int, pauses: list[str], with_torch: bool = False) 
     parsed = {p: pause_of(p) for p in pauses}  # every entry checked before anything is built
     built = variants(wl, with_torch)
     calls = {k: v.call for k, v in built.items()}
-    out = {"workload": wl.describe(), "rounds": rounds, "environment": benchmark.environment(), "by_pause": {}}
+    out = {"workload": wl.describe(), "rounds": rounds, "environment": provenance.environment(), "by_pause": {}}
     for pause in pauses:
         seconds, spin = parsed[pause]
         previous = {}
-        samples = benchmark.interleaved(calls, rounds, warmup=2, pause_s=seconds, spin=spin, previous=previous)
-        res = {k: benchmark.summary(s) for k, s in samples.items()}
+        samples = timing.interleaved(calls, rounds, warmup=2, pause_s=seconds, spin=spin, previous=previous)
+        res = {k: timing.summary(s) for k, s in samples.items()}
         out["by_pause"][pause] = {
             "median_s": {k: r["median_s"] for k, r in res.items()},
-            "ratio_to_reference": {k: benchmark.ratio(res, k, "reference") for k in res
+            "ratio_to_reference": {k: stats.ratio(res, k, "reference") for k in res
                                    if k not in ("reference", "torch_bare")},
             "after_torch": after_torch(samples, previous),
             "samples_s": samples, "previous": previous}
@@ -121,7 +118,7 @@ def main(argv):
     del argv
     wl = Workload(_SHAPE.value, _BATCH.value, _SEQ.value)
     result = run(wl, _ROUNDS.value, _PAUSES.value, _TORCH.value)
-    benchmark.write_json(_OUT.value, result)
+    provenance.write_json(_OUT.value, result)
     print(f"wrote {_OUT.value}")
 
 

@@ -1,4 +1,4 @@
-"""AdapterDrop and multi-task serving speed (papers.md §1), one run, variants interleaved: the
+"""AdapterDrop and multi-task serving speed (docs/papers.md §1), one run, variants interleaved: the
 `adapterdrop`, `parallel` and `mixed` sections of the reproduction suite on one workload.
 
   train:    Pfeiffer training step with adapters dropped from layers 0…n−1, for every n; speed-up
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from absl import app, flags, logging
 
-from flax_adapters import benchmark
+from flax_adapters_lab import provenance
 from flax_adapters.training import cli
-from flax_adapters.reproduce import Workload, default_config, from_config_dict, sections
+from flax_adapters_lab.reproduce import Workload, default_config, from_config_dict, sections
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("shape", "bert-base", "model shape (reproduce.workload.SHAPES)")
@@ -45,8 +45,8 @@ def main(argv):
     cfg = from_config_dict(c)
     wl = Workload(FLAGS.shape, FLAGS.batch, FLAGS.seq_len)
     result = {name: SECTIONS[name](cfg, wl, logging.info) for name in FLAGS.sections}
-    result["environment"] = benchmark.environment()
-    benchmark.write_json(FLAGS.out, result)
+    result["environment"] = provenance.environment()
+    provenance.write_json(FLAGS.out, result)
     if "train" in result:
         rows = sorted(result["train"]["train"].items(), key=lambda kv: (kv[0].split("/")[0], kv[1]["n"]))
         print("train  " + "  ".join(f"{k}:{r['speedup_vs_n0']:.2f}x" for k, r in rows))

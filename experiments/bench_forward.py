@@ -16,7 +16,6 @@ JSON reports every sample, the median and min per variant, and torch_median / ja
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import jax
@@ -24,8 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark
+from flax_adapters_lab import provenance, timing
 from flax_adapters.training import cli
 from flax_adapters.models import EncoderConfig, EncoderModel
 from flax_adapters.models.model import encode
@@ -65,7 +63,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 7, dtype: str = "flo
     cfg = EncoderConfig(num_hidden_layers=layers, compute_dtype=dtype)
     ids, mask, tt = make_batch(batch, seq_len, cfg.vocab_size)
     result = {"config": {"batch": batch, "seq_len": seq_len, "repeats": repeats, "warmup": warmup, "dtype": dtype,
-                         "layers": layers, "hidden_act": cfg.hidden_act}, "env": benchmark.environment()}
+                         "layers": layers, "hidden_act": cfg.hidden_act}, "env": provenance.environment()}
 
     model = EncoderModel.from_config(cfg, seed=0)
     jargs = tuple(jnp.asarray(a) for a in (ids, mask, tt))
@@ -90,12 +88,12 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 7, dtype: str = "flo
         variants["torch"] = lambda: tcall(*targs)
     result["torch"] = tinfo or {"skipped": "--notorch"}
 
-    samples = benchmark.interleaved(variants, repeats, warmup)  # jax, torch, jax, torch, ...
-    result["timings"] = {name: benchmark.summary(s) for name, s in samples.items()}
+    samples = timing.interleaved(variants, repeats, warmup)  # jax, torch, jax, torch, ...
+    result["timings"] = {name: timing.summary(s) for name, s in samples.items()}
     if "torch" in samples:
         result["torch_over_jax_median"] = result["timings"]["torch"]["median_s"] / result["timings"]["jax"]["median_s"]
     result["env"]["loadavg_after"] = os.getloadavg()
-    benchmark.write_json(out, result)
+    provenance.write_json(out, result)
     return result
 
 

@@ -1,4 +1,4 @@
-"""AdapterFusion cost (papers.md §1): inference and fusion-only training with 2 and 8 fused
+"""AdapterFusion cost (docs/papers.md §1): inference and fusion-only training with 2 and 8 fused
 adapters, and the 8-adapter fusion pruned to each layer's top 2, beside one plain adapter and
 full fine-tuning / the bare model -- the `fusion` section of the reproduction suite.
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from absl import flags, logging
 
-from flax_adapters import benchmark
+from flax_adapters_lab import provenance
 from flax_adapters.training import cli
-from flax_adapters.reproduce import Workload, default_config, from_config_dict, sections
+from flax_adapters_lab.reproduce import Workload, default_config, from_config_dict, sections
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("shape", "bert-base", "model shape (reproduce.workload.SHAPES)")
@@ -29,8 +29,8 @@ def main(argv):
     c = default_config()
     c.repeats = FLAGS.repeats
     result = dict(sections.fusion(from_config_dict(c), Workload(FLAGS.shape, FLAGS.batch, FLAGS.seq_len), logging.info),
-                  environment=benchmark.environment())
-    benchmark.write_json(FLAGS.out, result)
+                  environment=provenance.environment())
+    provenance.write_json(FLAGS.out, result)
     for kind in ("infer", "train"):
         print(kind + ": " + "  ".join(f"{k} {v['median_s']:.3f}s ({v['time_vs_adapter']:.2f}x)"
                                       for k, v in result[kind].items()))

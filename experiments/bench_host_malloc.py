@@ -1,15 +1,15 @@
-"""The host-malloc experiment (issue 21): how glibc's malloc settings change the speed and the
+"""The host-malloc experiment: how glibc's malloc settings change the speed and the
 call-to-call noise of XLA CPU steps. XLA's worker threads allocate each execution's temporaries
 (767 MiB for a BERT-base full-FT step at 8 × 64) from their own malloc arenas, where a block that
 large is always a fresh mmap: every call faults its pages in (zeroed by the kernel) and unmaps them.
-benchmark.MALLOC_SETTINGS: "hugepages" maps such blocks with transparent huge pages (2 MiB faults);
+host_memory.MALLOC_SETTINGS: "hugepages" maps such blocks with transparent huge pages (2 MiB faults);
 "reuse" (one arena, no mmap, no automatic trim) keeps the block in the heap.
 
 glibc reads the settings at start-up, so each block of rounds runs in a child process under one
 setting, and the blocks alternate the settings' order (default, hugepages, reuse, then backwards)
 so drift of the machine falls on all. In each block a step is timed twice per round (an A/A control) with per-call system
 time and minor page faults; the JSON holds, per setting, the step's median, the control's ratio
-with its 95% rank interval (benchmark.rank_interval) and the robust SD of its log per-round ratio (the noise an interval must beat).
+with its 95% rank interval (stats.rank_interval) and the robust SD of its log per-round ratio (the noise an interval must beat).
 
     python experiments/bench_host_malloc.py --kind=train --blocks=2 --rounds=40 --out=results/host_malloc_train_cpu.json
     python experiments/bench_host_malloc.py --kind=infer --blocks=2 --rounds=80 --out=results/host_malloc_infer_cpu.json
@@ -30,9 +30,8 @@ import time
 import numpy as np
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
+from flax_adapters_lab import host_memory, provenance, stats
+from flax_adapters.training import cli
 
 _KIND = flags.DEFINE_enum("kind", "train", ["train", "adapter_train", "infer", "torch_train", "torch_infer"],
                           "full-FT training step, Pfeiffer training step or bare inference; JAX's, or "
@@ -45,20 +44,20 @@ _BLOCKS = flags.DEFINE_integer("blocks", 2, "blocks per setting (alternating def
 _OUT = flags.DEFINE_string("out", "results/host_malloc_cpu.json", "JSON output")
 _CHILD = flags.DEFINE_string("child", "", "internal: run one block and print its rows as JSON")
 
-SETTINGS = tuple(benchmark.MALLOC_SETTINGS)  # default, hugepages, reuse
+SETTINGS = tuple(host_memory.MALLOC_SETTINGS)  # default, hugepages, reuse
 
 
 def block(kind: str, shape: str, batch: int, seq_len: int, rounds: int, seed: int) -> list[dict]:
     """One block in this process: the step timed twice per round (shuffled order, 20 ms pause)."""
     import jax
 
-    from flax_adapters.reproduce import jax_side
-    from flax_adapters.reproduce.workload import Workload
+    from flax_adapters_lab.reproduce import jax_side
+    from flax_adapters_lab.reproduce.workload import Workload
 
     wl = Workload(shape, batch, seq_len)
     host = wl.host_batch(seed=0)
     if kind.startswith("torch_"):
-        from flax_adapters.reproduce import torch_side
+        from flax_adapters_lab.reproduce import torch_side
 
         call = (torch_side.train if kind == "torch_train" else torch_side.infer)(wl, None, host).call
     else:
@@ -89,7 +88,7 @@ def summarise(rows: list[dict]) -> dict:
     return {"median_s": statistics.median(x["wall_s"] for x in rows),
             "system_s_per_call": statistics.median(x["system_s"] for x in rows),
             "minor_faults_per_call": statistics.median(x["minor_faults"] for x in rows),
-            "aa": benchmark.paired_ratio(twin, ref), "aa_ci": benchmark.ratio(
+            "aa": stats.paired_ratio(twin, ref), "aa_ci": stats.ratio(
                 {"twin": {"samples_s": twin}, "ref": {"samples_s": ref}}, "twin", "ref", rank=True)["ci"],
             "aa_log_robust_sd": float(1.4826 * np.median(np.abs(log_q - np.median(log_q)))), "rounds": len(ref)}
 
@@ -99,7 +98,7 @@ def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: in
     per_block = []
     for b in range(blocks):
         for setting in SETTINGS if b % 2 == 0 else SETTINGS[::-1]:
-            env = benchmark.malloc_env(setting)
+            env = host_memory.malloc_env(setting)
             args = [sys.executable, os.path.abspath(__file__), f"--child={setting}", f"--kind={kind}",
                     f"--shape={shape}", f"--batch={batch}", f"--seq_len={seq_len}", f"--rounds={rounds}"]
             out = subprocess.run(args, env=env, capture_output=True, text=True)
@@ -115,7 +114,7 @@ def run(kind: str, shape: str, batch: int, seq_len: int, rounds: int, blocks: in
     over_default = {s: [median[b, s] / median[b, "default"] for b in range(blocks)] for s in SETTINGS if s != "default"}
     return {"kind": kind, "workload": {"shape": shape, "batch": batch, "seq_len": seq_len}, "blocks": blocks,
             "settings": out, "over_default_by_block": over_default, "per_block": per_block,
-            "malloc_settings": benchmark.MALLOC_SETTINGS, "environment": benchmark.environment()}
+            "malloc_settings": host_memory.MALLOC_SETTINGS, "environment": provenance.environment()}
 
 
 def main(argv):
@@ -123,12 +122,12 @@ def main(argv):
         raise ValueError(f"unexpected arguments: {argv[1:]}")
     if _CHILD.value:
         rows = block(_KIND.value, _SHAPE.value, _BATCH.value, _SEQ.value, _ROUNDS.value, seed=0)
-        print(json.dumps({"malloc": benchmark.malloc_setting(), "rows": rows}))
+        print(json.dumps({"malloc": host_memory.malloc_setting(), "rows": rows}))
         return
     if min(_ROUNDS.value, _BLOCKS.value) < 1:
         raise ValueError(f"--rounds {_ROUNDS.value} and --blocks {_BLOCKS.value} must be ≥ 1")
     result = run(_KIND.value, _SHAPE.value, _BATCH.value, _SEQ.value, _ROUNDS.value, _BLOCKS.value)
-    benchmark.write_json(_OUT.value, result)
+    provenance.write_json(_OUT.value, result)
     for s, r in result["settings"].items():
         ci = "[{:.4f}, {:.4f}]".format(*r["aa_ci"]) if r["aa_ci"] else "(no 95% interval under 6 rounds)"
         print(f"{s}: step {r['median_s']:.4f} s, system {r['system_s_per_call']:.3f} s, "

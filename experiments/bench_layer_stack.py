@@ -18,7 +18,6 @@ and min, the scan/loop ratios and the max |loop - scan| output difference.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import jax
@@ -27,10 +26,9 @@ import numpy as np
 from absl import flags
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
-from flax_adapters.models import Encoder, EncoderConfig  # noqa: E402
+from flax_adapters_lab import provenance, timing
+from flax_adapters.training import cli
+from flax_adapters.models import Encoder, EncoderConfig
 
 
 def make_batch(batch: int, seq_len: int, vocab: int, seed: int = 0):
@@ -85,7 +83,7 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 5, dtype: str = "flo
     params = {"loop": loop_params, "scan": scan_params}
     fns = {k: f for k, f in make_fns(loop_gd, scan_gds).items() if k.split("_")[1] in workloads}
     result = {"config": {"batch": batch, "seq_len": seq_len, "repeats": repeats, "dtype": dtype, "layers": layers},
-              "env": benchmark.environment(), "compile": {}}
+              "env": provenance.environment(), "compile": {}}
     calls, outs = {}, {}
     for name, fn in fns.items():
         p = params[name.split("_")[0]]
@@ -104,15 +102,15 @@ def run(batch: int = 32, seq_len: int = 128, repeats: int = 5, dtype: str = "flo
             b = (b[0], b[1]["layers"]["query"]["kernel"][...][0])
         result[f"max_abs_diff_{w}"] = max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(a, b))
     del outs
-    samples = benchmark.interleaved(calls, repeats, warmup=0)  # warmed up above
-    result["timings"] = {n: benchmark.summary(s) for n, s in samples.items()}
+    samples = timing.interleaved(calls, repeats, warmup=0)  # warmed up above
+    result["timings"] = {n: timing.summary(s) for n, s in samples.items()}
     for w in workloads:
         t = result["timings"]
         result[f"scan_over_loop_median_{w}"] = t[f"scan_{w}"]["median_s"] / t[f"loop_{w}"]["median_s"]
         c = result["compile"]
         result[f"scan_over_loop_compile_{w}"] = c[f"scan_{w}"]["compile_s"] / c[f"loop_{w}"]["compile_s"]
     result["env"]["loadavg_after"] = os.getloadavg()
-    benchmark.write_json(out, result)
+    provenance.write_json(out, result)
     return result
 
 

@@ -1,7 +1,7 @@
 """Per adapter method: training step vs full fine-tuning and inference vs the bare encoder (merged
 LoRA / (IA)³ too), JAX beside PyTorch + AdapterHub (+ peft LoRA), one run, interleaved.
 
-The `methods` section of the reproduction suite (flax_adapters/reproduce/sections.py) on one
+The `methods` section of the reproduction suite (flax_adapters_lab/reproduce/sections.py) on one
 workload: every variant compiled ahead of time (compile seconds, XLA FLOPs and memory reported
 apart), AdamW over the trainable parameters, dropout on, random ids with a padded mask.
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from absl import flags, logging
 
-from flax_adapters import benchmark
+from flax_adapters_lab import provenance
 from flax_adapters.training import cli
-from flax_adapters.reproduce import Workload, default_config, from_config_dict, sections
+from flax_adapters_lab.reproduce import Workload, default_config, from_config_dict, sections
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("shape", "bert-base", "model shape (reproduce.workload.SHAPES)")
@@ -33,8 +33,8 @@ def main(argv):
     c.methods, c.repeats, c.torch, c.torch_compile = tuple(FLAGS.methods), FLAGS.repeats, FLAGS.torch, ()
     cfg = from_config_dict(c)
     wl = Workload(FLAGS.shape, FLAGS.batch, FLAGS.seq_len, FLAGS.layers)
-    result = dict(sections.methods(cfg, wl, logging.info), environment=benchmark.environment())
-    benchmark.write_json(FLAGS.out, result)
+    result = dict(sections.methods(cfg, wl, logging.info), environment=provenance.environment())
+    provenance.write_json(FLAGS.out, result)
     t, i = result["train"], result["infer"]
     print(f"{'variant':22s} {'train s':>8s} {'vs full':>8s} {'infer s':>8s} {'vs bare':>8s}")
     for name in sorted(set(t) | set(i)):

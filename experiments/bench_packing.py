@@ -1,6 +1,6 @@
 """Examples/s of training steps under fixed padding, length buckets and packing (JAX) beside
 PyTorch + AdapterHub with dynamic padding, on the real SST-2 / MRPC / RTE length distributions,
-all-MiniLM-L6-v2 and a BERT-base-shaped model; one interleaved run per task (issue 16).
+all-MiniLM-L6-v2 and a BERT-base-shaped model; one interleaved run per task.
 
     python experiments/bench_packing.py --out=results/packing_cpu.json
     python experiments/bench_packing.py --shapes=minilm --tasks=sst2 --steps=2 --repeats=3 --out=/tmp/p.json
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from absl import flags, logging
 
-from flax_adapters import benchmark
-from flax_adapters.reproduce import layouts
+from flax_adapters_lab import provenance
+from flax_adapters_lab.reproduce import layouts
 from flax_adapters.training import cli
 
 SHARED_GLUE = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "glue")
@@ -38,7 +38,7 @@ def main(argv):
     del argv
     result = layouts.run(FLAGS.shapes, FLAGS.tasks, FLAGS.methods, FLAGS.steps, FLAGS.repeats, FLAGS.batch_size,
                          FLAGS.max_length, FLAGS.data_dir, FLAGS.torch, FLAGS.workdir, log=logging.info)
-    benchmark.write_json(FLAGS.out, result)
+    provenance.write_json(FLAGS.out, result)
     table = layouts.markdown(result)
     Path(FLAGS.out).with_suffix(".md").write_text(table)
     print(table)

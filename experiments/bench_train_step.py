@@ -19,8 +19,8 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from flax_adapters import benchmark
-from flax_adapters.reproduce import layouts
+from flax_adapters_lab import provenance, timing
+from flax_adapters_lab.reproduce import layouts
 from flax_adapters.training import cli
 from flax_adapters.training import loop
 from flax_adapters.training.config import from_config_dict
@@ -93,9 +93,9 @@ def run(methods=("full", "seq_bn"), steps=8, repeats=5, with_torch=True, data_di
                 variants[f"torch/{method}/{label}"] = _torch_variant(str(setup.model.path), method,
                                                                      cfg.optim.learning_rate, batches)
             logging.info("ready: %s %s", method, label)
-    samples = benchmark.interleaved(variants, repeats, warmup=0, progress=logging.info)
+    samples = timing.interleaved(variants, repeats, warmup=0, progress=logging.info)
     out = {"workload": dict(model="all-MiniLM-L6-v2", task="sst2", batch=32, max_length=64, steps_per_round=steps),
-           "environment": benchmark.environment(), "padding": meta, "per_step": {}}
+           "environment": provenance.environment(), "padding": meta, "per_step": {}}
     for name, s in samples.items():
         out["per_step"][name] = {"median_s": float(np.median(s)) / steps, "samples_s": [x / steps for x in s]}
     return out
@@ -104,7 +104,7 @@ def run(methods=("full", "seq_bn"), steps=8, repeats=5, with_torch=True, data_di
 def main(argv):
     del argv
     result = run(FLAGS.methods, FLAGS.steps, FLAGS.repeats, FLAGS.torch, FLAGS.data_dir)
-    benchmark.write_json(FLAGS.out, result)
+    provenance.write_json(FLAGS.out, result)
     for name, r in result["per_step"].items():
         print(f"{name:28s} {r['median_s']:.3f} s/step")
     print(f"wrote {FLAGS.out}")

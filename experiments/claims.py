@@ -22,10 +22,9 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters.claims import from_config_dict, run_claims  # noqa: E402
-from flax_adapters.claims.runner import export_results  # noqa: E402
-from flax_adapters.training import tracking  # noqa: E402
+from flax_adapters_lab.claims import from_config_dict, run_claims
+from flax_adapters_lab.claims.runner import export_results
+from flax_adapters.training import tracking
 
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(os.path.dirname(__file__), "..", "configs",
                                                                   "claims.py"),

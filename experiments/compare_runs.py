@@ -10,14 +10,12 @@ Prints the table and writes the comparison as JSON and, beside it, the table as 
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.reproduce import spread  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
+from flax_adapters_lab import provenance
+from flax_adapters_lab.reproduce import spread
+from flax_adapters.training import cli
 
 _WORKDIRS = flags.DEFINE_list("workdirs", [], "the suite runs' workdirs (each with results.json and headline.json); "
                               "a glob pattern, quoted ('runs/quick_*'), expands in sorted order")
@@ -32,7 +30,7 @@ def main(argv):
     table = spread.markdown(comparison)
     print(table)
     if _OUT.value:
-        benchmark.write_json(_OUT.value, comparison)
+        provenance.write_json(_OUT.value, comparison)
         with open(os.path.splitext(_OUT.value)[0] + ".md", "w") as f:
             f.write(table)
 

@@ -20,10 +20,9 @@ import sys
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)  # repo root, if not installed
-from flax_adapters.claims.families import export_families, markdown, rows_of, run_families  # noqa: E402
-from flax_adapters.data import DataError  # noqa: E402
-from flax_adapters.training import tracking  # noqa: E402
+from flax_adapters_lab.claims.families import export_families, markdown, rows_of, run_families
+from flax_adapters.data import DataError
+from flax_adapters.training import tracking
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/families", "output directory (one train.py workdir per run)")
 _RECIPES = flags.DEFINE_string("recipes", os.path.join(ROOT, "configs", "minilm_families.py"),

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters import benchmark  # noqa: E402
-from flax_adapters.reproduce import from_config_dict, run_suite  # noqa: E402
-from flax_adapters.training import cli  # noqa: E402
+from flax_adapters_lab import host_memory
+from flax_adapters_lab.reproduce import from_config_dict, run_suite
+from flax_adapters.training import cli
 
 _CONFIG = cli.define_config("config", os.path.join(os.path.dirname(__file__), "..", "configs", "reproduce.py"),
                             "configs/reproduce.py:<suite>; override keys with --config.a=v")
@@ -32,7 +30,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     # A bad key or value, a missing convergence run: one `error:` line (cli.run), before any section runs.
     cfg = from_config_dict(_CONFIG.value)
-    benchmark.reexec_with(cfg.host_malloc)  # glibc reads its malloc settings at start-up only
+    host_memory.reexec_with(cfg.host_malloc)  # glibc reads its malloc settings at start-up only
     head = run_suite(cfg, _WORKDIR.value, log=lambda s: print(s, flush=True))
     print(json.dumps({k: v for k, v in head.items() if not isinstance(v, dict)}, indent=1))
     print(f"report: {os.path.join(_WORKDIR.value, 'report.md')}")

@@ -14,14 +14,12 @@ trained with (claims.json records it): truncation changes scores.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root, if not installed
-from flax_adapters.data import DataError  # noqa: E402
-from flax_adapters.training.scoring import score_adapter  # noqa: E402
+from flax_adapters.data import DataError
+from flax_adapters.training.scoring import score_adapter
 
 _ADAPTER = flags.DEFINE_string("adapter", None, "AdapterHub adapter directory (adapter_config.json + head)",
                                required=True)

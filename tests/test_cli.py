@@ -154,7 +154,7 @@ def test_settings_defaulting_to_none_take_a_value_and_none():
 # --- 22.8: progress and report display ------------------------------------------------------------
 
 def test_tiny_suite_first_eta_is_about_its_real_length():
-    from flax_adapters.reproduce import runner
+    from flax_adapters_lab.reproduce import runner
 
     lines = []
     progress = runner.Progress(["peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage",
@@ -168,7 +168,7 @@ def test_tiny_suite_first_eta_is_about_its_real_length():
 
 
 def test_gflop_column_keeps_significant_digits():
-    from flax_adapters.reproduce import report
+    from flax_adapters_lab.reproduce import report
 
     table = report.mfu_table({"train": {"jax/full": {"flops": 4.12e5, "median_s": 0.00321},
                                         "jax/seq_bn": {"flops": 2.2e11, "median_s": 1.5}}}, {"jax": {"gflops": 150.0}})

@@ -1,5 +1,6 @@
-"""The package's import graph: every module imports on its own, no cycles, no private names across
-modules, and the adapters/ order of issue 15 (methods -> registry -> container, I/O beside it).
+"""The packages' import graph: every module imports on its own, no cycles, no private names across
+modules, the library (flax_adapters) never imports the lab (flax_adapters_lab) nor torch, and the
+library's floors (models <- adapters <- data/training; methods -> registry -> container, I/O beside it).
 
 The graph is read from the source (ast), function-level imports included: a lazy import inside a
 function still ties two modules together, and that is how the old adapters/ circle hid.
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "flax_adapters"
+PACKAGES = (ROOT / "flax_adapters", ROOT / "flax_adapters_lab")
 
 
 def _module_name(path: Path) -> str:
@@ -25,7 +26,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+MODULES = {_module_name(p): p for package in PACKAGES for p in sorted(package.rglob("*.py"))}
+LIBRARY = [m for m in MODULES if m.split(".")[0] == "flax_adapters"]
 
 
 def _is_package(module: str) -> bool:
@@ -94,6 +96,53 @@ def test_the_graph_is_read():
     assert _find_cycle({"a": ["b"], "b": []}) is None
 
 
+def _third_party_imports(module: str) -> set[str]:
+    """Top-level names of every import statement of `module` (function-level ones included)."""
+    out = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_the_library_imports_neither_the_lab_nor_torch():
+    """flax_adapters is the library: no module of it imports flax_adapters_lab, torch or the PyTorch
+    baselines, even lazily inside a function; and importing all of it loads none of them."""
+    bad = [f"{m} imports {t}" for m in LIBRARY for t in GRAPH[m] if t.startswith("flax_adapters_lab")]
+    bad += [f"{m} imports {t}" for m in LIBRARY for t in _third_party_imports(m) & {"torch", "adapters", "peft"}]
+    assert not bad, "\n".join(bad)
+    script = ("import sys\n" + "".join(f"import {m}\n" for m in LIBRARY if not m.endswith("__main__")) +
+              "loaded = sorted(m for m in ('torch', 'adapters', 'peft', 'flax_adapters_lab') if m in sys.modules)\n"
+              "print(loaded); sys.exit(1 if loaded else 0)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+
+
+# The floors, lowest first: a module imports only its own floor and those below it (the lab sits on
+# top of the whole library; serving, the multi-task server, on the adapters and the data pipeline).
+FLOORS = {"flax_adapters.models": 0, "flax_adapters.data": 0, "flax_adapters.adapters": 1,
+          "flax_adapters.training": 2, "flax_adapters.serving": 2, "flax_adapters": 3, "flax_adapters_lab": 4}
+
+
+def _floor(module: str) -> tuple[str, int]:
+    key = next(k for k in sorted(FLOORS, key=len, reverse=True) if module == k or module.startswith(k + "."))
+    return key, FLOORS[key]
+
+
+def test_imports_point_down_the_floors():
+    """experiments -> lab -> training -> adapters -> models, never back; data beside models."""
+    bad = []
+    for m, targets in GRAPH.items():
+        (here, level) = _floor(m)
+        for t in targets:
+            there, other = _floor(t)
+            if other > level or (other == level and here != there and here != "flax_adapters"):
+                bad.append(f"{m} -> {t} ({here} may not import {there})")
+    assert not bad, "\n".join(bad)
+
+
 def test_no_import_cycle():
     cycle = _find_cycle(GRAPH)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
@@ -154,7 +203,7 @@ def test_every_module_imports_on_its_own():
         "import sys, traceback\n"
         "failed = []\n"
         f"for name in {sorted(MODULES)!r}:\n"
-        "    for m in [k for k in sys.modules if k == 'flax_adapters' or k.startswith('flax_adapters.')]:\n"
+        "    for m in [k for k in sys.modules if k.split('.')[0] in ('flax_adapters', 'flax_adapters_lab')]:\n"
         "        del sys.modules[m]\n"
         "    try:\n"
         "        __import__(name)\n"
@@ -189,8 +238,16 @@ def test_readme_names_what_exists():
         imported = importlib.import_module(module)
         missing += [f"{module}.{n.strip()}" for n in names.split(",") if not hasattr(imported, n.strip())]
     layout = readme.split("## Layout", 1)[1].split("```", 2)[1]
-    named = [folder + f for folder, text in re.findall(r"^(flax_adapters/\w+/)\s+(.*(?:\n {20,}.*)*)", layout, re.M)
-             for f in re.findall(r"(?<![/\w])(\w+\.py)\b", text)]
+    named, top, folder = [], "", ""
+    for line in layout.splitlines():
+        entry = re.match(r"^( *)(\S+/)(?=\s|$)", line)
+        if entry:  # a folder: at the margin a top-level one, indented one inside the last top-level
+            top, folder = (entry.group(2), "") if not entry.group(1) else (top, entry.group(2))
+            text = line[entry.end():]
+        else:      # files of the top-level folder itself (at the first indent), or a continuation line
+            folder = "" if re.match(r"^ {1,4}\w+\.py", line) else folder
+            text = line
+        named += [top + folder + f for f in re.findall(r"(?<![/\w])(\w+\.py)\b", text)]
     assert "flax_adapters/adapters/hub_io.py" in named  # the layout section was read
     missing += [f for f in named if not (ROOT / f).exists()]
     assert not missing, f"README names what does not exist: {missing}"

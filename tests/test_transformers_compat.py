@@ -101,7 +101,7 @@ def test_torch_model_of_this_transformers_agrees(tmp_path):
 
 def test_workload_hf_config_builds():
     """The benchmark workloads describe their shape as this transformers' config classes."""
-    from flax_adapters.reproduce.workload import Workload
+    from flax_adapters_lab.reproduce.workload import Workload
 
     c = Workload("tiny").hf_config()
     assert isinstance(c, transformers.BertConfig) and c.num_hidden_layers == 2

@@ -1,7 +1,7 @@
 """Bottleneck adapters with AdapterHub semantics: `seq_bn` (Pfeiffer), `double_seq_bn` (Houlsby),
 `par_bn` (parallel, scaled) and every BnConfig option that changes the forward pass.
 
-At a hooked sub-layer with output s, residual input x and pretrained LayerNorm LN (papers.md §3):
+At a hooked sub-layer with output s, residual input x and pretrained LayerNorm LN (docs/papers.md §3):
   sequential: h = LN(s + x) if original_ln_before else s;  residual = s if residual_before_ln
               else h;  y = LN(A(h)·scale + residual + x)   (original_ln_after; else A(h)·scale + residual)
   parallel:   y = LN(s + A(x)·scale + x)                    (original_ln_after; else s + A(x)·scale)

@@ -198,7 +198,9 @@ class Layer(nnx.Module):
 
 
 class Encoder(nnx.Module):
-    """Embeddings, a stack of `Layer`s (a Python loop; see BUILD_NOTES for loop vs scan) and a pooler."""
+    """Embeddings, a stack of `Layer`s and a pooler. The stack is a Python loop, not `lax.scan`: both
+    run within noise here (experiments/bench_layer_stack.py), and a loop runs any [start, end) range
+    of layers without padding parameters or masking work."""
 
     def __init__(self, cfg: EncoderConfig, *, add_pooling_layer: bool = True, rngs: nnx.Rngs):
         self.cfg = cfg

@@ -1,7 +1,7 @@
 """Named hook points of an encoder layer: the seams where adapter methods plug in.
 
 A layer calls its `LayerHooks` at each point; the base class is the plain transformer, so a
-method overrides only the points it changes (see the placement table in papers.md §3):
+method overrides only the points it changes (see the placement table in docs/papers.md §3):
 
   project(name, x, dense)    q/k/v projections ('query', 'key', 'value'), attention output
                              projection ('attn_out'), FFN projections ('intermediate', 'output').

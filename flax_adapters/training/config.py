@@ -135,6 +135,31 @@ def from_config_dict(cd: ml_collections.ConfigDict | dict) -> TrainConfig:
     return _typed_open_dicts(cfg)
 
 
+def check_overrides(partial: dict, where: str) -> dict:
+    """Checks a partial TrainConfig dict — nested (`{"optim": {"learning_rate": 1e-3}}`) or dotted
+    (`{"optim.learning_rate": 1e-3}`) keys, as suites of runs keep them — against the schema: every
+    key must be a TrainConfig field and every value take its field's type; errors name the key under
+    `where` (`config.train.optim.learning_rat`). Returns the partial dict, nested."""
+    nested: dict = {}
+    for key, value in dict(partial).items():
+        node, (*parents, leaf) = nested, str(key).split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
+    merged = default_config().to_dict()
+
+    def merge(into: dict, add: dict) -> None:
+        for k, v in add.items():
+            if isinstance(v, dict) and isinstance(into.get(k), dict) and k not in ("options", "overrides"):
+                merge(into[k], v)
+            else:
+                into[k] = v
+
+    merge(merged, nested)
+    dataclass_from(TrainConfig, merged, where)
+    return nested
+
+
 def _typed_open_dicts(cfg: TrainConfig) -> TrainConfig:
     """Checks `method.options` against the method's fields and `model.overrides` against
     EncoderConfig's, typing each value ("q,v" → ("q", "v"), 8 → 8.0 for a float field)."""

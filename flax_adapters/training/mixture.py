@@ -1,7 +1,7 @@
 """Which task each step of a multi-task run trains on, as a pure function of (seed, step).
 
 Tasks are sampled in proportion to size^(1/T) (T = 1: proportional to size, as paper 2; large T:
-uniform). Adding a task to a trained multi-task model (papers.md §2) trains on the new task and
+uniform). Adding a task to a trained multi-task model (docs/papers.md §2) trains on the new task and
 replays the old ones for a fraction `replay` of the steps. The whole schedule is drawn up front
 from the seed, and each step's batch index within its task is the number of earlier steps of
 that task, so a resumed run gets exactly the batches an uninterrupted one got.
