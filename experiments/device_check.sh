@@ -90,7 +90,7 @@ fi
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu --format=csv >> "$LOG" 2>&1
 
 # --- 2. parity against the CPU reference ---------------------------------------------------------
-timeout $(( $(left) / 3 )) $PY -c "import sys; from flax_adapters.reproduce import parity
+timeout $(( $(left) / 3 )) $PY -c "import sys; from flax_adapters_lab.reproduce import parity
 sys.exit(parity.main('$OUT/parity.json', '${DEVICE_CHECK_PARITY_ADAPTERS:-}'))" \
   >> "$LOG" 2>&1
 say "parity exit $? ($(grep '^parity on' "$LOG" | tail -1))"
@@ -105,7 +105,7 @@ RC=$?
 say "suite exit $RC"
 if [[ $RC != 0 && -f "$WORK/results.json" ]]; then   # cut short: render what finished
   PYTHONPATH=$SUITE_PATH $PY -c "
-import json, pathlib; from flax_adapters.reproduce import gpu_report
+import json, pathlib; from flax_adapters_lab.reproduce import gpu_report
 w = pathlib.Path('$WORK'); gpu_report.write(json.loads((w / 'results.json').read_text()), w)" >> "$LOG" 2>&1
   say "partial report rendered"
 fi

@@ -11,8 +11,8 @@ Below it: `flax_adapters.models` (the encoder, checkpoint loading), `flax_adapte
 (methods, heads, the container, AdapterHub I/O), `flax_adapters.data` and `flax_adapters.training`.
 """
 
-from flax_adapters.adapters import (METHODS, AdapterConfig, AdapterError, AdapterModel, BatchSplit, Fuse, HeadConfig,
-                                    Output, Parallel, Stack, apply, forward)
+from flax_adapters.adapters import (METHODS, AdapterConfig, AdapterError, AdapterModel, AdapterPool, BatchSplit, Fuse,
+                                    HeadConfig, Output, Parallel, Stack, apply, forward)
 from flax_adapters.models import CheckpointError, EncoderConfig, EncoderModel, LayerHooks
 
 
@@ -24,7 +24,7 @@ def from_pretrained(name_or_path, **options) -> AdapterModel:
     return AdapterModel.from_pretrained(name_or_path, **options)
 
 
-__all__ = ["METHODS", "AdapterConfig", "AdapterError", "AdapterModel", "BatchSplit", "CheckpointError",
+__all__ = ["METHODS", "AdapterConfig", "AdapterError", "AdapterModel", "AdapterPool", "BatchSplit", "CheckpointError",
            "EncoderConfig", "EncoderModel", "Fuse", "HeadConfig", "LayerHooks", "Output", "Parallel", "Stack",
            "apply", "forward", "from_pretrained"]
 __version__ = "0.1.0"

@@ -11,6 +11,8 @@ Modules, in import order (each imports only modules above it; tests/test_imports
   registry.py      method names -> (Adapter class, default config); builds adapters
   hub_io.py        AdapterHub directories <-> Slots (adapters, heads, fusions)
   model.py         AdapterModel, the container: named adapters, heads and fusions on one encoder
+  grouped.py       per-row adapter maths over slot-sorted rows (segment matmuls) for the pool
+  pool.py          AdapterPool: K adapters of one method stacked on device, each row naming its own
 """
 
 from flax_adapters.adapters.base import Adapter, AdapterConfig, AdapterError, Slot
@@ -19,7 +21,8 @@ from flax_adapters.adapters.composition import BatchSplit, Fuse, Parallel, Stack
 from flax_adapters.adapters.functional import Output, apply, forward
 from flax_adapters.adapters.heads import HeadConfig
 from flax_adapters.adapters.model import AdapterModel
+from flax_adapters.adapters.pool import AdapterPool
 from flax_adapters.adapters.registry import METHODS, make_config
 
-__all__ = ["Adapter", "AdapterConfig", "AdapterError", "AdapterModel", "BatchSplit", "BottleneckConfig", "Fuse",
+__all__ = ["Adapter", "AdapterConfig", "AdapterError", "AdapterModel", "AdapterPool", "BatchSplit", "BottleneckConfig", "Fuse",
            "HeadConfig", "METHODS", "Output", "Parallel", "Slot", "Stack", "apply", "forward", "make_config"]
