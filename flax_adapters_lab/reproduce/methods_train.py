@@ -46,12 +46,12 @@ def time_training(cfg: ReproConfig, wl: Workload, build_model: Callable[[], Adap
     groups, memory = {}, {}
     anchor_name = lambda group: torch_anchor if group == "train_torch_full" else anchor  # noqa: E731
 
-    def run(name: str, variants: dict, borrow=None, **timing) -> None:
+    def run(name: str, variants: dict, borrow=None, **options) -> None:
         """Times `variants` (+ the anchor's variant `borrow`ed from another group), then empties it."""
         log(f"methods {wl.describe()}: {name}: {len(variants) + (borrow is not None)} variants built; timing")
         group = variants | ({} if borrow is None else {anchor_name(name): borrow})
         variants.clear()
-        groups[name] = time_group(memory, name, group, cfg.repeats, cfg.warmup, **timing)
+        groups[name] = time_group(memory, name, group, cfg.repeats, cfg.warmup, **options)
 
     keep = {anchor: jax_side.train(model, a, batch)}  # lives through the first three groups
     # Pairs with a target resolve once their verdict is decided: the control needs the rounds more.

@@ -209,9 +209,9 @@ def fusion(cfg: ReproConfig, wl: Workload, log: Log) -> dict:
     out = {"workload": wl.as_dict(), "memory_by_group": {}}
     groups = {}
 
-    def run(group: str, variants: dict, repeats: int, **timing) -> None:
+    def run(group: str, variants: dict, repeats: int, **options) -> None:
         log(f"fusion: {group}: {len(variants)} variants built; timing")
-        groups[group] = time_group(out["memory_by_group"], group, variants, repeats, cfg.warmup, **timing)
+        groups[group] = time_group(out["memory_by_group"], group, variants, repeats, cfg.warmup, **options)
 
     # Training in groups paired through the single adapter's step, timed in each: full FT (with the
     # control), then the fusions, the largest alone -- full FT's state and the fusions' together

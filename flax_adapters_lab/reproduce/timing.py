@@ -63,13 +63,13 @@ def target(headline: str):
     return TARGETS[headline][1]
 
 
-def time_group(memory: dict, name: str, variants: dict, repeats: int, warmup: int, **timing) -> dict:
+def time_group(memory: dict, name: str, variants: dict, repeats: int, warmup: int, **options) -> dict:
     """timing.measure over one group, then empties `variants` so its states and programs are
     freed and returned to the OS before the next group is built; memory[name] is the resident set
     once built (after what compiling left is released) and the peak while timing."""
     host_memory.release_memory()
     memory[name] = {"built": host_memory.rss_bytes()}
-    results = timing.measure(variants, repeats, warmup, **timing)
+    results = timing.measure(variants, repeats, warmup, **options)
     memory[name]["peak"] = host_memory.peak_rss_bytes()
     variants.clear()
     host_memory.release_memory()
