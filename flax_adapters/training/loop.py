@@ -26,7 +26,7 @@ from flax_adapters.data import Batcher, Task, encode_examples, load_examples, sc
 from flax_adapters.training import mixture, optim, sharding, tracking
 from flax_adapters.training.build import Setup, build, make_steps
 from flax_adapters.training.checkpoint import Checkpointer
-from flax_adapters.training.config import FULL, FUSION, TrainConfig, from_config_dict
+from flax_adapters.training.config import TrainConfig, from_config_dict
 from flax_adapters.training.optim import make_optimizer
 from flax_adapters.training.steps import init_state
 
@@ -96,19 +96,15 @@ def plan(setup: Setup, data: dict) -> tuple[np.ndarray, np.ndarray, int, int]:
 def warm_start(setup: Setup, workdir: str | Path) -> None:
     """Starts `setup` from the best parameters of the run in `workdir`: its base and the heads of
     tasks both runs share (adding a task to a trained multi-task model)."""
-    if "base" not in setup.trainable:
+    if not setup.trains_base:
         raise ValueError("method.init_from continues a fine-tuned base; it needs method.name = 'full'")
     previous, best = restore_best(workdir)
-    heads = best["heads"] if "heads" in best else {previous.task.name: best["head"]}
     _check_same_shapes(best["base"], setup.trainable["base"], f"method.init_from {workdir}")
     setup.trainable["base"] = best["base"]
-    mine = setup.trainable["heads"] if setup.multitask else {setup.task.name: setup.trainable["head"]}
-    for name in mine:
-        if name in heads:
-            mine[name] = heads[name]
-    if not setup.multitask:
-        setup.trainable["head"] = mine[setup.task.name]
-    logging.info("started from %s: base + heads %s", workdir, sorted(set(mine) & set(heads)))
+    heads = previous.heads(best)
+    shared = {name: heads[name] for name in setup.heads(setup.trainable) if name in heads}
+    setup.set_heads(shared)
+    logging.info("started from %s: base + heads %s", workdir, sorted(shared))
 
 
 def _fresh_meta() -> dict:
@@ -278,7 +274,7 @@ def train(cfg: TrainConfig, workdir: str | Path) -> dict:
         ckpt.close()
     summary = _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckpt, log.path)
     if jax.process_index() == 0:  # multi-process runs: one writer
-        _export(setup, best, workdir)
+        setup.export(best, workdir)  # an adapter run's adapter/ in AdapterHub format
     tracking.write_json(workdir / "summary.json", summary)
     return summary
 
@@ -303,23 +299,10 @@ def _summary(setup, status, step, total, per_epoch, meta, clock, step_times, ckp
         "time_to_stop_s": clock.elapsed, "seconds": dict(clock.seconds),
         "step_time_median_s": median, "examples_per_s": cfg.batch_size / median if median else None,
         "trainable_params": tracking.num_params(setup.trainable),
-        # Everything the served model holds: base, the trained parts and (fusion) the frozen sub-adapters.
-        "total_params": tracking.num_params(setup.model.params) + tracking.num_params(
-            {k: v for k, v in setup.trainable.items() if k != "base"})
-        + (tracking.num_params(setup.frozen[1]) if cfg.method.name == FUSION else 0),
+        "total_params": setup.served_params(),  # base, trained parts, frozen sub-adapters
         "checkpoint_bytes": tracking.directory_bytes(Path(ckpt.directory) / str(latest)) if latest is not None else 0,
         **tracking.peak_memory(),
     }
-
-
-def _export(setup: Setup, best: dict, workdir: Path) -> None:
-    """Writes the best adapter (+ head) in AdapterHub format, for fusion and add-a-task runs."""
-    if setup.cfg.method.name in (FULL, FUSION):
-        return
-    model, name = setup.model, setup.task.name
-    model.adapters[name].params = best["adapter"]
-    model.heads[name].params = best["head"]
-    model.save_adapter(workdir / "adapter", name, with_head=True)
 
 
 def restore_best(workdir: str | Path, cfg: TrainConfig | None = None) -> tuple[Setup, dict]:

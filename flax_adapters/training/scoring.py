@@ -20,6 +20,7 @@ from flax_adapters.data import Batcher, encode_examples, get_task, load_examples
 from flax_adapters.training import loop, steps
 from flax_adapters.training.build import resolve_model_path
 from flax_adapters.training.config import DataConfig
+from flax_adapters.training.modes import FusionRun
 
 
 def _base_model(adapter_dir: Path, model: str | None) -> str:
@@ -90,7 +91,7 @@ def score_pruned_fusion(workdir, keep: int, weight_batches: int = 16) -> dict:
     fusion attention over the first `weight_batches` training batches, as AdapterDrop's pruning):
     {'metrics', 'selected': per-layer adapter indices, 'weights': [layers][N]}."""
     setup, best = loop.restore_best(workdir)
-    if setup.cfg.method.name != "fusion":
+    if not isinstance(setup, FusionRun):
         raise ValueError(f"{workdir} is not a fusion run (method {setup.cfg.method.name!r})")
     train, dev = loop.load_data(setup, Path(workdir) / "cache")[setup.task.name]
     module = nnx.merge(setup.adapter_def, setup.eval_params(best)["adapter"])

@@ -155,15 +155,11 @@ def place(tree, mesh: Mesh, shardings=None):
 
 
 def place_setup(setup, mesh: Mesh) -> None:
-    """Lays out a build.Setup's trainable and frozen trees on `mesh`, in place. The model's base
-    then refers to the placed copy, so the unplaced one (whole, on the first device) can be freed."""
-    base = setup.model.params
-    full_ft = isinstance(setup.trainable, dict) and setup.trainable.get("base") is base
-    fusion = isinstance(setup.frozen, tuple) and setup.frozen[0] is base
-    adapter = setup.frozen is base
+    """Lays out a built run's (training.modes.Mode) trainable and frozen trees on `mesh`, in place.
+    The model's base then refers to the placed copy, so the unplaced one (whole, on the first
+    device) can be freed."""
     setup.trainable, setup.frozen = place(setup.trainable, mesh), place(setup.frozen, mesh)
-    if full_ft or fusion or adapter:
-        setup.model.params = setup.trainable["base"] if full_ft else setup.frozen[0] if fusion else setup.frozen
+    setup.model.params = setup.base
 
 
 def place_batch(batch: dict, mesh: Mesh) -> dict:

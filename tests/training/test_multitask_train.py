@@ -1,4 +1,5 @@
-"""Multi-task fine-tuning: the task schedule, per-task heads, warm start and adding a task."""
+"""Multi-task fine-tuning runs end to end (the training loop on two tasks): per-task heads, warm start,
+adding a task, packing. (The task schedule itself: test_mixture.py.)"""
 
 import json
 
@@ -6,27 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from flax_adapters.training import mixture
 from tests.training.test_train_loop import write_sst2
-
-
-def test_probabilities_follow_size_temperature_and_replay():
-    sizes = {"a": 300, "b": 100}
-    np.testing.assert_allclose(mixture.probabilities(sizes), [0.75, 0.25])
-    np.testing.assert_allclose(mixture.probabilities(sizes, temperature=1e6), [0.5, 0.5], atol=1e-5)
-    np.testing.assert_allclose(mixture.probabilities({"new": 10, "a": 300, "b": 100}, main="new", replay=0.2),
-                               [0.8, 0.15, 0.05])
-    with pytest.raises(ValueError, match="replay needs a main task"):
-        mixture.probabilities(sizes, main="c", replay=0.2)
-
-
-def test_schedule_is_a_function_of_the_seed_and_indexes_each_task():
-    order = mixture.schedule({"a": 300, "b": 100}, 2000, seed=3)
-    np.testing.assert_array_equal(order, mixture.schedule({"a": 300, "b": 100}, 2000, seed=3))
-    assert abs((order == 0).mean() - 0.75) < 0.04
-    index = mixture.within_task_index(order)
-    for t in (0, 1):
-        np.testing.assert_array_equal(index[order == t], np.arange((order == t).sum()))
 
 
 def write_cola(root, n_train=384, n_dev=96, seed=1):
@@ -77,21 +58,6 @@ def test_multitask_run_trains_one_head_per_task(multitask_run):
     best = summary["best"]["tasks"]
     assert set(best) == {"sst2", "cola"} and "matthews" in best["cola"] and "accuracy" in best["sst2"]
     assert summary["best"]["score"] == pytest.approx((best["sst2"]["accuracy"] + best["cola"]["matthews"]) / 2)
-
-
-def test_only_the_active_head_gets_gradient(two_tasks):
-    from flax_adapters.training.build import _head_view, build
-    from flax_adapters.training.steps import make_loss_fn
-    from tests.training.common import batch
-
-    setup = build(smoke(two_tasks, **{"data.tasks": ("sst2", "cola")}))
-    model = setup.model
-    loss_fn = make_loss_fn(model.graphdef, None, model.heads["cola"].graphdef, "classification", full_finetune=True)
-    data = batch(n=4, vocab=1000)
-    data["labels"] = data["labels"] % 2
-    grads = jax.grad(lambda p: _head_view(loss_fn, "cola")(p, None, data, None)[0])(setup.trainable)
-    norm = lambda tree: sum(float(np.abs(g).sum()) for g in jax.tree_util.tree_leaves(tree))  # noqa: E731
-    assert norm(grads["heads"]["sst2"]) == 0 and norm(grads["heads"]["cola"]) > 0 and norm(grads["base"]) > 0
 
 
 def test_adding_a_task_starts_from_the_multitask_model(multitask_run, two_tasks, tmp_path):
