@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import app, flags
 
 from flax_adapters_lab import provenance
-from flax_adapters_lab.pool_scaling import Settings, markdown, run
+from flax_adapters_lab.pool_scaling import Settings, markdown, plot, run
 
 _SHAPES = flags.DEFINE_list("shapes", ["minilm", "bert-base"], "model shapes (reproduce/workload.py)")
 _METHODS = flags.DEFINE_list("methods", ["seq_bn", "lora"], "adapter methods of the pools")
@@ -23,7 +23,7 @@ _SEQ_LEN = flags.DEFINE_integer("seq_len", 64, "tokens per row")
 _ROUNDS = flags.DEFINE_integer("rounds", 8, "interleaved rounds")
 _BASELINES = flags.DEFINE_list("baselines", ["peft", "adapterhub"], "PyTorch sides (empty: none)")
 _BASELINE_MAX_K = flags.DEFINE_integer("baseline_max_k", 64, "largest K the PyTorch sides build")
-_OUT = flags.DEFINE_string("out", None, "result JSON (a .md report is written beside it)")
+_OUT = flags.DEFINE_string("out", None, "result JSON (a .md report and a .png plot are written beside it)")
 
 
 def main(argv):
@@ -39,11 +39,13 @@ def main(argv):
                         ks=tuple(sorted(ks)), batch=_BATCH.value, seq_len=_SEQ_LEN.value, rounds=_ROUNDS.value,
                         baselines=tuple(b for b in _BASELINES.value if b), baseline_max_k=_BASELINE_MAX_K.value)
     result = run(settings, log=lambda s: print(s, flush=True))
-    report = markdown(result)
+    out = Path(_OUT.value) if _OUT.value else None
+    report = markdown(result, plot_name=out.with_suffix(".png").name if out else None)
     print(report)
-    if _OUT.value:
-        provenance.write_json(_OUT.value, result)
-        Path(_OUT.value).with_suffix(".md").write_text(report)
+    if out:
+        provenance.write_json(out, result)
+        out.with_suffix(".md").write_text(report)
+        plot(result, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ after the rounds *and* after adding and removing adapters (the claim: zero recom
 within a pool's capacity).
 
     result = run(Settings(shapes=("minilm",), ks=(1, 8, 64)))
-    markdown(result)
+    markdown(result, plot_name="scaling.png"); plot(result, "scaling.png")
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def draw(kind: str, k: int, batch: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(k, size=batch, p=weights / weights.sum())
 
 
-def _pool(model: AdapterModel, method: str, mode: str, k: int, seed: int) -> AdapterPool:
-    """A pool of K adapters (and classification heads) of `method`; one adapter's weights written
-    into every slot (speed does not depend on the values). `pool.source` keeps that adapter."""
+def _pool(model: AdapterModel, method: str, mode: str, k: int, seed: int) -> tuple[AdapterPool, tuple]:
+    """(a pool of K adapters and classification heads of `method`, the (adapter, head) written into
+    every slot: speed does not depend on the values)."""
     scratch = AdapterModel(model.config, model.graphdef, model.params)
     scratch.add_adapter("a", method, seed=seed)
     scratch.add_head("a", "classification", num_labels=2, seed=seed)
@@ -66,24 +66,24 @@ def _pool(model: AdapterModel, method: str, mode: str, k: int, seed: int) -> Ada
     source = (scratch.adapters["a"], scratch.heads["a"])
     for i in range(k):
         pool.add(f"task{i}", source)
-    pool.source = source
-    return pool
+    return pool, source
 
 
 def jax_variants(wl: Workload, settings: Settings, host: dict, rng) -> tuple[dict, dict, dict]:
-    """({variant: call}, {variant: pool}, {variant: meta}) for every method, mode, K and draw."""
+    """({variant: call}, {variant: (pool, the adapter its slots hold)}, {variant: meta}) for every
+    method, mode, K and draw."""
     model = AdapterModel.from_config(wl.encoder_config(), seed=settings.seed)
     ids, mask, types = (jax.device_put(host[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
     calls, pools, meta = {}, {}, {}
     for method in settings.methods:
         for mode in settings.modes:
             for k in settings.ks:
-                pool = _pool(model, method, mode, k, settings.seed)
+                pool, source = _pool(model, method, mode, k, settings.seed)
                 for kind in DRAWS if k > 1 else ("uniform",):
                     idx = draw(kind, k, len(host["input_ids"]), rng).astype(np.int32)
                     name = f"jax/{method}/{mode}/K={k}/{kind}"
                     calls[name] = lambda p=pool, i=idx: p.apply(ids, mask, types, i)
-                    pools[name] = pool
+                    pools[name] = (pool, source)
                     meta[name] = {"side": "jax", "method": method, "mode": mode, "k": k, "draw": kind,
                                   "distinct_adapters": int(len(set(idx.tolist()))),
                                   "adapter_bytes_per_slot": pool.slot_bytes}
@@ -151,13 +151,13 @@ def torch_variants(wl: Workload, settings: Settings, host: dict, rng) -> tuple[d
     return calls, meta
 
 
-def _no_recompile(pool: AdapterPool, call) -> dict:
+def _no_recompile(pool: AdapterPool, source: tuple, call) -> dict:
     """Removes an adapter, adds a new one into the freed slot (a full pool would double its
     capacity, the one time shapes change: so remove first), then runs again: the compile count
     must not move."""
     before = pool.compiles
     pool.remove(pool.names[-1])
-    pool.add("a new task", pool.source)
+    pool.add("a new task", source)
     jax.block_until_ready(call())
     return {"compiles_before": before, "compiles_after_swap_and_run": pool.compiles}
 
@@ -184,10 +184,10 @@ def run(settings: Settings, log=print) -> dict:
             rows[name] = dict(m, p50_s=float(np.percentile(s, 50)), p95_s=float(np.percentile(s, 95)),
                               samples_s=s, relative_throughput=rel)
             if name in pools:
-                rows[name]["compiles"] = pools[name].compiles
+                rows[name]["compiles"] = pools[name][0].compiles
         # Zero recompiles across K within capacity: remove an adapter from each pool and run again.
-        for name, pool in {n: p for n, p in pools.items() if meta[n]["k"] > 1}.items():
-            rows[name]["recompile_check"] = _no_recompile(pool, calls[name]) if name.endswith("uniform") else None
+        for name, (pool, source) in {n: p for n, p in pools.items() if meta[n]["k"] > 1}.items():
+            rows[name]["recompile_check"] = _no_recompile(pool, source, calls[name]) if name.endswith("uniform") else None
         out["shapes"][wl.describe()] = rows
         del calls, pools
     return out
@@ -217,12 +217,54 @@ def targets(result: dict) -> list[dict]:
     return out
 
 
-def markdown(result: dict) -> str:
+def plot(result: dict, path) -> None:
+    """Relative throughput against K (log scale), one panel per shape, a line per side / method /
+    mode / draw with its 95% interval as a band, the targets (0.9 at K = 64, 0.8 at 512) as marks."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display on servers and CI
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker.FuncFormatter below)
+
+    shapes = result["shapes"]
+    fig, axes = plt.subplots(1, len(shapes), figsize=(6.4 * len(shapes), 4.4), squeeze=False)
+    for ax, (shape, rows) in zip(axes[0], shapes.items()):
+        lines: dict[str, list] = {}
+        for r in rows.values():
+            key = f"{r['side']} {r['method']} {r['mode']}"
+            for draw in DRAWS if r["k"] == min(q["k"] for q in rows.values()) else (r["draw"],):
+                lines.setdefault(f"{key} {draw}", []).append(r)  # K = 1 starts both draws' lines
+        keys = sorted({label.rsplit(" ", 1)[0] for label in lines})
+        colours = dict(zip(keys, plt.get_cmap("tab10").colors))  # a colour per side/method/mode, a dash per draw
+        for label, rs in sorted(lines.items()):
+            rs = sorted(rs, key=lambda r: r["k"])
+            ks = [r["k"] for r in rs]
+            value = [r["relative_throughput"]["value"] for r in rs]
+            colour, uniform = colours[label.rsplit(" ", 1)[0]], label.endswith("uniform")
+            ax.plot(ks, value, "-" if uniform else "--", marker="o", ms=3, color=colour, label=label)
+            if uniform:  # one band per colour keeps the panel readable
+                low, high = ([r["relative_throughput"]["ci"][i] for r in rs] for i in (0, 1))
+                ax.fill_between(ks, low, high, color=colour, alpha=0.12)
+        ax.plot([64, 512], [0.9, 0.8], "k*", ms=9, label="targets (≥)")
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.set_xlabel("adapters in the pool (K)")
+        ax.set_ylabel("throughput relative to K = 1")
+        ax.set_title(shape, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(result: dict, plot_name: str | None = None) -> str:
     lines = ["# Serving many adapters from one encoder", "",
              f"Batch {result['settings']['batch']} × {result['settings']['seq_len']} tokens, fp32, random weights; "
              f"{result['settings']['rounds']} interleaved rounds; machine {result['environment'].get('cpu')}, "
              f"{result['environment'].get('cpu_count')} CPUs. Relative throughput = time of a batch at the smallest K "
              "÷ at K, paired per round, 95% bootstrap interval.", ""]
+    if plot_name:
+        lines += [f"![relative throughput against K]({plot_name})", ""]
     for shape, rows in result["shapes"].items():
         lines += [f"## {shape}", "", "| variant | distinct adapters in batch | p50 s | p95 s | relative throughput "
                   "[95%] | bytes / adapter | compiles |", "|---|---|---|---|---|---|---|"]

@@ -15,7 +15,7 @@ def test_draws_are_uniform_or_zipf_like():
     assert np.mean(zipf == 0) > 0.3 > np.mean(zipf == 7)  # the head task is hot, the tail cold
 
 
-def test_tiny_run_times_every_variant_without_recompiling():
+def test_tiny_run_times_every_variant_without_recompiling(tmp_path):
     settings = pool_scaling.Settings(shapes=("tiny",), methods=("seq_bn", "lora"), modes=("gather", "grouped"),
                                      ks=(1, 4), batch=4, seq_len=16, rounds=2, baselines=())
     result = pool_scaling.run(settings, log=lambda s: None)
@@ -28,5 +28,7 @@ def test_tiny_run_times_every_variant_without_recompiling():
             assert r["relative_throughput"]["value"] == pytest.approx(1.0)
         if r.get("recompile_check"):
             assert r["recompile_check"]["compiles_after_swap_and_run"] == r["recompile_check"]["compiles_before"]
-    report = pool_scaling.markdown(result)
-    assert "| jax/lora/grouped/K=4/zipf |" in report and "## Targets" in report
+    report = pool_scaling.markdown(result, plot_name="scaling.png")
+    assert "| jax/lora/grouped/K=4/zipf |" in report and "## Targets" in report and "](scaling.png)" in report
+    pool_scaling.plot(result, tmp_path / "scaling.png")
+    assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
