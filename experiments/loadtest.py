@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
+from pathlib import Path
+
+import httpx
 
 from absl import app, flags
 
@@ -22,6 +27,7 @@ _QPS = flags.DEFINE_float("qps", 20.0, "requests per second offered")
 _REQUESTS = flags.DEFINE_integer("requests", 200, "requests to send at most")
 _DURATION = flags.DEFINE_float("duration_s", 30.0, "seconds to send for at most")
 _TIMEOUT = flags.DEFINE_float("timeout_s", 10.0, "seconds one request may take")
+_OUT = flags.DEFINE_string("out", None, "also write the report, the command and the machine's load to this JSON file")
 
 
 def main(argv):
@@ -31,6 +37,20 @@ def main(argv):
     report = load_test(_URL.value, adapters=_ADAPTERS.value, texts=_TEXTS.value, qps=_QPS.value,
                        requests=_REQUESTS.value, duration_s=_DURATION.value, timeout_s=_TIMEOUT.value)
     print(json.dumps(report, indent=2))
+    if _OUT.value:  # what a committed number needs beside it: the command and how busy the machine was
+        record = {"report": report, "command": " ".join(["python", "experiments/loadtest.py", *sys.argv[1:]]),
+                  "cpu_count": os.cpu_count(), "loadavg_after": os.getloadavg(),
+                  "server": requests_health(_URL.value)}
+        Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
+        Path(_OUT.value).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def requests_health(url: str) -> dict | None:
+    """The server's /health answer (its adapters, batch settings), or None when it does not answer."""
+    try:
+        return httpx.get(url.rstrip("/") + "/health", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 if __name__ == "__main__":
