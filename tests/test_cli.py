@@ -1,8 +1,9 @@
 """The binaries in experiments/ as a new user meets them (issue 22): every adapter option settable
 the dotted way and listed in README, user errors as one `error:` line naming the key with the
-valid ones nearest first, comma lists of absolute paths, quiet and honest progress output, and
-DeprecationWarnings from our own code failing the tests. The cases that need a trained run are in
-tests/test_bad_inputs_training.py."""
+valid ones nearest first, comma lists of absolute paths, no TPU-probe noise, and DeprecationWarnings
+from our own code failing the tests. The cases that need a trained run are in
+tests/test_bad_inputs_training.py; the reproduce suite's progress ETA and report columns are checked
+with their modules (tests/lab/reproduce/test_runner.py, test_report.py)."""
 
 import os
 import re
@@ -151,32 +152,8 @@ def test_settings_defaulting_to_none_take_a_value_and_none():
     assert parse(f"--config={SMOKE}:seq_bn", "--config.data.data_dir=None").data.data_dir is None  # the HF hub
 
 
-# --- 22.8: progress and report display ------------------------------------------------------------
-
-def test_tiny_suite_first_eta_is_about_its_real_length():
-    from flax_adapters_lab.reproduce import runner
-
-    lines = []
-    progress = runner.Progress(["peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage",
-                                "convergence"], lines.append, "tiny")
-    progress.begin("peak")
-    eta = float(re.search(r"ETA ([\d.]+) min", lines[-1]).group(1))
-    assert 0.5 <= eta <= 2.0, lines[-1]  # the tiny suite takes ~1.1 min; quick's prior said 14.6
-    quick = []
-    runner.Progress(["peak", "methods"], quick.append, "quick").begin("peak")
-    assert float(re.search(r"ETA ([\d.]+) min", quick[-1]).group(1)) == pytest.approx(7.2)
-
-
-def test_gflop_column_keeps_significant_digits():
-    from flax_adapters_lab.reproduce import report
-
-    table = report.mfu_table({"train": {"jax/full": {"flops": 4.12e5, "median_s": 0.00321},
-                                        "jax/seq_bn": {"flops": 2.2e11, "median_s": 1.5}}}, {"jax": {"gflops": 150.0}})
-    rows = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in table.splitlines()
-            if l.startswith("| full") or l.startswith("| seq_bn")}
-    assert rows["full"][0] == "0.000412" and rows["full"][2] == "0.128"
-    assert rows["seq_bn"][0] == "220" and rows["seq_bn"][2] == "147"
-
+# --- 22.8: quiet output (the suite's honest ETA and GFLOP columns: tests/lab/reproduce/test_runner.py,
+# test_report.py) -----------------------------------------------------------------------------------
 
 def test_no_tpu_probe_noise_where_no_tpu_is_expected():
     probe = "import jax, logging; logging.basicConfig(level=logging.INFO); jax.devices()"

@@ -15,7 +15,7 @@ under `torch.autocast(bfloat16)`, the same mixed precision as JAX's `compute_dty
 frameworks run fp32 matmuls as TF32 (XLA's default; torch is set to match) and the report says so.
 
 `gpu_tiny` runs the same code on a 2-layer toy shape in about a minute on a CPU: the device
-script's dry run (tests/lab/reproduce/test_device_check.py).
+script's dry run (tests/lab/reproduce/test_parity.py).
 """
 
 from __future__ import annotations

@@ -51,26 +51,6 @@ def test_matches_adapterhub_roberta_family_with_head(tmp_path, kind):
     np.testing.assert_allclose(np.asarray(out.logits), hub_logits(hub, ids, mask, types), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("head", ["classification", "tagging"])
-def test_adapterhub_default_call_loads_our_adapter_and_head(tmp_path, head):
-    """Issue 22.1: `AutoAdapterModel.load_adapter(dir)` with no flags (it reads pytorch_adapter.bin and
-    pytorch_model_head.bin) loads a directory we saved, head included, with equal logits."""
-    import adapters
-    from adapters import DoubleSeqBnConfig
-
-    hub, base_dir, adapter_dir = hub_pair(tmp_path, DoubleSeqBnConfig(), head=head)
-    model = fa.from_pretrained(base_dir)
-    model.load_adapter(adapter_dir)
-    model.save_adapter(tmp_path / "ours", "a")
-    fresh = adapters.AutoAdapterModel.from_pretrained(base_dir).eval()
-    assert fresh.load_adapter(str(tmp_path / "ours")) == "a"
-    fresh.set_active_adapters("a")
-    ids, mask, types = batch_for(hub.config)
-    want = np.asarray(model(ids, attention_mask=mask, token_type_ids=types, adapter="a").logits)
-    np.testing.assert_allclose(hub_logits(fresh, ids, mask, types), want, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(hub_logits(hub, ids, mask, types), want, rtol=0, atol=1e-5)
-
-
 @pytest.mark.parametrize("preset", ["seq_bn", "double_seq_bn", "par_bn"])
 def test_fresh_adapter_behaves_as_in_adapterhub(tiny_checkpoint, preset):
     """At initialisation: Pfeiffer/Houlsby are near-identity (N(0, 0.02) weights), parallel is
@@ -113,28 +93,3 @@ def test_errors(tiny_checkpoint, tmp_path):
     with pytest.raises(AdapterError, match="no adapter named 'y'"):
         model(np.ones((1, 3), int), adapter="y")
     assert "x" in model.adapters  # a failed call loses nothing
-
-
-def test_adapter_directory_for_another_base_model_is_refused(tmp_path):
-    from flax_adapters.models import EncoderConfig
-
-    small = EncoderConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=40, max_position_embeddings=32)
-    source = fa.AdapterModel.from_config(small)
-    source.add_adapter("a", "seq_bn", reduction_factor=4)
-    source.add_adapter("l", "lora", intermediate_lora=True)
-    source.save_adapter(tmp_path / "a", "a")
-    source.save_adapter(tmp_path / "l", "l")
-    wider = fa.AdapterModel.from_config(small.replace(hidden_size=48))
-    with pytest.raises(AdapterError, match="made for a model with hidden_size 32, this model has 48"):
-        wider.load_adapter(tmp_path / "a")
-    roberta = fa.AdapterModel.from_config(small.replace(model_type="roberta", pad_token_id=1))
-    with pytest.raises(AdapterError, match="made for model_type 'bert', this model is 'roberta'"):
-        roberta.load_adapter(tmp_path / "a")
-    other_ffn = fa.AdapterModel.from_config(small.replace(intermediate_size=64))
-    with pytest.raises(AdapterError, match=r"intermediate\.dense\.loras\.l\.lora_B' has shape"):
-        other_ffn.load_adapter(tmp_path / "l")
-    deeper = fa.AdapterModel.from_config(small.replace(num_hidden_layers=3))
-    with pytest.raises(AdapterError, match=r"missing tensor 'bert\.encoder\.layer\.2\."):
-        deeper.load_adapter(tmp_path / "a")
-    assert not wider.adapters and not other_ffn.adapters and not deeper.adapters  # nothing half-loaded

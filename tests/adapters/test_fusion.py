@@ -1,4 +1,5 @@
-"""AdapterFusion: parity with AdapterHub's Fuse, AdapterDrop, pruning, fusion-only training, errors."""
+"""AdapterFusion (adapters/fusion.py): parity with AdapterHub's Fuse, AdapterDrop, pruning, errors.
+(Fusion-only training: training/test_fusion.py; the `fused` fixture is in tests/conftest.py.)"""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +9,6 @@ from flax import nnx
 
 import flax_adapters as fa
 from flax_adapters.adapters import AdapterError, forward, fusion, hub_io
-from flax_adapters.training.fusion import make_fusion_train_step
 from tests.adapters.hub_utils import batch_for, hub_hidden
 from tests.conftest import make_hf_model
 
@@ -77,22 +77,6 @@ def test_matches_adapterhub(tmp_path, case):
     np.testing.assert_array_equal(np.asarray(again), np.asarray(got))
 
 
-@pytest.fixture
-def fused(tiny_checkpoint):
-    path, _ = tiny_checkpoint("bert")
-    model = fa.from_pretrained(path)
-    for i, n in enumerate("abc"):
-        model.add_adapter(n, "seq_bn", reduction_factor=4, seed=i)
-    model.add_fusion("f", ["a", "b", "c"], seed=3)
-    # Sharpen the (near-uniform at init) fusion attention so pruning has something to choose.
-    slot = model.adapters["f"]
-    module = slot.module()
-    for layer in module.fusion:
-        layer["ffn"].query.kernel[...] = layer["ffn"].query.kernel[...] * 40
-    slot.params = nnx.state(module)
-    return model
-
-
 def test_fresh_fusion_and_drop_n(fused):
     model = fused
     ids = np.arange(1, 13).reshape(2, 6)
@@ -130,30 +114,6 @@ def test_weights_and_prune(fused):
     assert count(one) < count(module)  # pruned layers hold (and compute) one adapter
     assert np.abs(run(one) - run(module)).max() > 1e-4
     assert np.isfinite(run(one, drop_n=1)).all()
-
-
-def test_train_fusion_only(fused):
-    from flax_adapters.training import steps
-
-    model = fused
-    model.add_head("f", "classification", num_labels=2)
-    fdef, fparams, subs = fusion.split_fusion(model.adapters["f"].module())
-    head = model.heads["f"]
-    tx = steps.adamw(1e-2, weight_decay=0.01)
-    state = steps.init_state({"adapter": fparams, "head": head.params}, tx)
-    step = make_fusion_train_step(model.graphdef, fdef, head.graphdef, "classification", tx)
-    ids, mask, types = batch_for(model.config)
-    batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": np.array([0, 1, 1, 0])}
-    before = jax.tree.map(np.array, (fparams, subs))
-    losses = []
-    for _ in range(15):
-        state, metrics = step(state, (model.params, subs), batch)
-        losses.append(float(metrics["loss"]))
-    assert losses[-1] < 0.5 * losses[0]
-    jax.tree.map(np.testing.assert_array_equal, before[1], jax.tree.map(np.asarray, subs))
-    changed = jax.tree.leaves(jax.tree.map(lambda a, b: bool(np.any(a != np.asarray(b))), before[0],
-                                           state.params["adapter"]))
-    assert all(changed)
 
 
 def test_errors(fused):

@@ -1,5 +1,6 @@
-"""SQuAD: the reader and its errors, the article split, windows and offsets (real dev file and MiniLM
-tokenizer, first 3 articles), span decoding, and the official v1.1 metrics on hand-checked cases."""
+"""SQuAD (data/squad.py): the reader and its errors, the article split, windows and offsets (real dev
+file and MiniLM tokenizer, first 3 articles), span decoding. (The official v1.1 metrics on
+hand-checked cases: test_squad_eval.py.)"""
 
 import json
 from pathlib import Path
@@ -9,9 +10,10 @@ import pytest
 
 from flax_adapters.data.pipeline import Batcher
 from flax_adapters.data.sources import DataError
-from flax_adapters.data.squad import (QAEncoded, SquadExamples, article_split, best_spans, encode_squad,
-                                      predict_answers, read_squad, squad_from_hub)
-from flax_adapters.data.squad_eval import exact_match_score, f1_score, normalize_answer, squad_metrics
+from flax_adapters.data.squad import (QAEncoded, article_split, best_spans, encode_squad, predict_answers,
+                                      read_squad, squad_from_hub)
+from flax_adapters.data.squad_eval import normalize_answer, squad_metrics
+from tests.data.common import squad_examples as _examples
 
 SQUAD_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "squad" / "dev-v1.1.json"
 
@@ -43,12 +45,6 @@ def _squad_json(path, context, text, start, **extra):
     qa = {"answers": [{"answer_start": start, "text": text}], "question": "Who?", "id": "q1", **extra}
     path.write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"context": context, "qas": [qa]}]}]}))
     return str(path)
-
-
-def _examples(contexts, questions, answers, starts, titles=None):
-    n = len(contexts)
-    return SquadExamples([f"q{i}" for i in range(n)], titles or [f"t{i}" for i in range(n)], contexts, questions,
-                         [tuple(a) for a in answers], [tuple(s) for s in starts], "test")
 
 
 @pytest.mark.real
@@ -238,25 +234,6 @@ def test_gold_decoding_ceiling(first3, encodings):
     start[rows, enc.start_positions] = end[rows, enc.end_positions] = np.where(enc.start_positions > 0, 10, 0)
     scores = squad_metrics(predict_answers(enc, rows, start, end), first3)
     assert 0.97 < scores["exact_match"] <= scores["f1"] <= 1.0  # only part-of-word answers are missed
-
-
-def test_metrics_hand_checked():
-    assert normalize_answer("The  Denver Broncos!") == "denver broncos"
-    assert exact_match_score("the Denver Broncos", "Denver Broncos")
-    assert not exact_match_score("Broncos", "Denver Broncos")
-    assert f1_score("Broncos won", "Denver Broncos") == pytest.approx(0.5)
-    assert f1_score("b b c", "b c c") == pytest.approx(2 / 3)  # counts clip: 2 shared tokens of 3
-    assert f1_score("the", "Denver") == 0.0  # empty after normalisation
-    ex = _examples(["c"] * 3, ["?"] * 3, [["Denver Broncos", "Broncos"], ["Santa Clara, California", "Levi's Stadium"],
-                                          ["Gold"]], [[0, 0], [0, 0], [0]])
-    pred = {"q0": "the Denver Broncos", "q1": "Levi's Stadium in Santa Clara", "extra": "ignored"}
-    # q1: vs "santa clara california" P=2/5 R=2/3 -> 1/2; vs "levis stadium" P=2/5 R=1 -> 4/7 (the max).
-    scores = squad_metrics(pred, ex)
-    assert scores["exact_match"] == pytest.approx(1 / 3)
-    assert scores["f1"] == pytest.approx((1 + 4 / 7 + 0) / 3)  # q2 unanswered: 0
-    assert squad_metrics({"q0": "Broncos", "q1": "x", "q2": "gold."}, ex) == {"exact_match": 2 / 3, "f1": 2 / 3}
-    with pytest.raises(ValueError, match="no questions"):
-        squad_metrics({}, ex.select([]))
 
 
 @pytest.mark.real

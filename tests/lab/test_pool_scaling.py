@@ -31,4 +31,11 @@ def test_tiny_run_times_every_variant_without_recompiling(tmp_path):
     report = pool_scaling.markdown(result, plot_name="scaling.png")
     assert "| jax/lora/grouped/K=4/zipf |" in report and "## Targets" in report and "](scaling.png)" in report
     pool_scaling.plot(result, tmp_path / "scaling.png")
+    # One run per method, joined: rows united, settings but methods must agree.
+    other = {**result, "settings": {**result["settings"], "methods": ["ia3"]},
+             "shapes": {s: {n.replace("lora", "ia3"): r for n, r in rows.items()} for s, rows in result["shapes"].items()}}
+    merged = pool_scaling.merge([result, other])
+    assert merged["settings"]["methods"] == ["seq_bn", "lora", "ia3"] and len(next(iter(merged["shapes"].values()))) == 18
+    with pytest.raises(ValueError, match=r"differ in \['batch'\]"):
+        pool_scaling.merge([result, {**other, "settings": {**other["settings"], "batch": 8}}])
     assert (tmp_path / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,6 +5,7 @@ tuning's extra keys included), and `attention = "auto"` picks cuDNN only where i
 The reference is the einsum code the encoder ran before, swapped in for the whole model by patching
 `encoder.attention`; both sides run op by op (no jit cache to hide the patch). The
 explicit-probabilities branch that attention dropout still takes is checked against it too.
+(experiments/device_check.sh runs this file on the GPU; EncoderConfig's own checks: test_config.py.)
 """
 
 import math
@@ -164,9 +165,3 @@ def test_cudnn_bias_is_finite_and_full_extent():
     assert got.shape == (1, 1, 4, 4) and got.dtype == jnp.bfloat16
     assert np.isfinite(np.asarray(got, np.float32)).all()
     assert (np.asarray(got, np.float32)[..., 2:] < -1e38).all() and (np.asarray(got, np.float32)[..., :2] == 0).all()
-
-
-def test_config_refuses_unknown_attention():
-    with pytest.raises(ValueError, match="attention 'flash'"):
-        EncoderConfig(attention="flash")
-    assert EncoderConfig().attention == "auto"

@@ -1,6 +1,6 @@
 """Scaling out on CPU devices: the smoke run gives the same losses on 1-8 devices, data-parallel and
 FSDP; checkpoints move between meshes; multi-task inference runs on sharded inputs; two real
-`jax.distributed` processes agree with one. Also the mesh/rules/distributed units.
+`jax.distributed` processes agree with one. Also the mesh/rules units (the distributed settings: test_distributed.py).
 
 A process's CPU device count is fixed when JAX starts, so everything that needs several devices
 runs in a subprocess: this file itself (`python test_sharding.py <mode> ...`, see `_worker`) or
@@ -96,26 +96,6 @@ def test_rules_shard_base_weights_and_replicate_the_rest():
     assert spec("params/base/layers/0/query/bias", (64,), 8) == P()              # biases, LayerNorms, scalars
     assert spec("params/base/layers/0/query/kernel", (64, 64), 1) == P()         # no FSDP: replicated
     assert spec("step", (), 8) == P()
-
-
-def test_distributed_settings():
-    from flax_adapters.training.distributed import detected_cluster, initialize, settings
-
-    assert settings(env={}) is None and detected_cluster({}) is None
-    want = dict(coordinator_address="h:1", num_processes=2, process_id=1)
-    assert settings(env=dict(COORDINATOR_ADDRESS="h:1", NUM_PROCESSES="2", PROCESS_ID="1")) == want
-    assert settings("h:1", 2, 1, env=dict(COORDINATOR_ADDRESS="other:2")) == want  # flags win
-    with pytest.raises(ValueError, match="num_processes, process_id missing"):
-        settings("h:1", env={})
-    with pytest.raises(ValueError, match="process_id 2 is not in"):
-        settings("h:1", 2, 2, env={})
-    with pytest.raises(ValueError, match="NUM_PROCESSES must be an integer"):
-        settings(env=dict(COORDINATOR_ADDRESS="h:1", NUM_PROCESSES="two", PROCESS_ID="0"))
-    srun = dict(SLURM_JOB_ID="7", SLURM_STEP_NODELIST="n[1-2]", SLURM_PROCID="1", SLURM_LOCALID="0")
-    assert detected_cluster(dict(srun, SLURM_NTASKS="4")) == "SLURM"
-    assert detected_cluster(dict(srun, SLURM_NTASKS="1")) is None
-    assert detected_cluster(dict(SLURM_JOB_ID="7", SLURM_NTASKS="4")) is None  # a batch script, not an srun step
-    assert not initialize(env={}) and not initialize("h:1", 1, 0, env={})  # single process: nothing to join
 
 
 # --- subprocesses with 8 CPU devices --------------------------------------------------------------

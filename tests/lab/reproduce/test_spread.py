@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from flax_adapters_lab import provenance
 from flax_adapters_lab.reproduce import spread
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -109,20 +108,3 @@ def test_binary_prints_and_writes_the_table_and_json(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "experiments" / "compare_runs.py"), f"--workdirs={runs[0]}"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1] == "error: compare needs at least 2 runs, got 1"
-
-
-def test_a_run_records_the_commit_it_ran(tmp_path):
-    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], capture_output=True, text=True, check=True)  # noqa: E731
-    assert provenance.code_commit(str(tmp_path)) is None                     # not a checkout
-    git("init", "-q")
-    (tmp_path / "f.py").write_text("x = 1\n")
-    git("add", "f.py")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
-    sha = git("rev-parse", "--short=12", "HEAD").stdout.strip()
-    (tmp_path / "new.txt").write_text("untracked files do not change what ran\n")
-    assert provenance.code_commit(str(tmp_path)) == sha
-    (tmp_path / "f.py").write_text("x = 2\n")
-    assert provenance.code_commit(str(tmp_path)) == sha + "+dirty"
-    (tmp_path / "site-packages").mkdir()  # an installed copy inside another repository: not its commit
-    assert provenance.code_commit(str(tmp_path / "site-packages")) is None
-    assert provenance.environment()["commit"] == provenance.code_commit()    # this checkout's, recorded

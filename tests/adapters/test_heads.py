@@ -1,4 +1,5 @@
-"""Every head kind round-trips through AdapterHub directories in both directions, logits ≤ 1e-5."""
+"""Prediction heads (adapters/heads.py): every head kind round-trips through AdapterHub directories in
+both directions, logits ≤ 1e-5."""
 
 import numpy as np
 import pytest

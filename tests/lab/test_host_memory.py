@@ -13,7 +13,7 @@ import pytest
 
 from flax_adapters_lab import host_memory
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Minor page faults of 16 calls (after 4 warm-ups) of a jitted program whose temporary and output
 # are 36 MiB each (above glibc's largest mmap threshold, so always mapped by default, as a BERT-base

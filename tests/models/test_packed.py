@@ -1,12 +1,12 @@
-"""Packed batches are exact: every head kind and adapter method gives each example the logits it
-gets padded (and alone, unpadded), and a packed training run has the padded run's losses."""
+"""Packed batches are exact (models/packed.py, the per-example views of packed rows): every head kind
+and adapter method gives each example the logits it gets padded (and alone, unpadded); RoBERTa
+positions restart per example. (Packing itself: data/test_packing.py; packed training and eval
+steps: training/test_steps.py, which use this file's helpers.)"""
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from flax_adapters.adapters.functional import forward
@@ -15,7 +15,6 @@ from flax_adapters.data.choices import ChoiceEncoded
 from flax_adapters.data.squad import QAEncoded
 from flax_adapters.data.tagging import TaggedEncoded
 from flax_adapters.models.packed import Packing
-from flax_adapters.training import init_state, make_eval_step, make_train_step
 from tests.training.common import TINY, tiny_model
 
 LENGTHS = [9, 3, 14, 6, 11, 4, 7, 12]  # varied, so rows hold 1-4 examples
@@ -115,58 +114,3 @@ def test_roberta_positions_restart_per_example():
     padded, packed = batches(tokens(low=2), pad_id=1)
     model = tiny_model("seq_bn", "classification", cfg=cfg)
     assert_same("classification", run(model, padded), run(model, packed), packed)
-
-
-def test_packed_training_has_the_padded_losses():
-    """Same examples per step, no dropout: the per-step losses (and so the updates) agree."""
-    cfg = dataclasses.replace(TINY, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    for kind in ("classification", "tagging"):
-        enc = encoding(kind)
-        model = tiny_model("lora", kind, cfg=cfg)
-        slot, head = model.adapters["a"], model.heads["a"]
-        tx = optax.adam(1e-2)
-        losses = {}
-        for packing in (False, True):
-            batcher = Batcher(enc, 4, seed=0, packing=packing, row_length=ROW, buckets=(ROW,))
-            step = make_train_step(model.graphdef, slot.graphdef, head.graphdef, kind, tx)
-            state = init_state({"adapter": slot.params, "head": head.params}, tx)
-            losses[packing] = []
-            for s in range(4):
-                state, metrics = step(state, model.params, batcher.batch(s))
-                losses[packing].append(float(metrics["loss"]))
-        np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5, atol=1e-6)
-        assert len(set(np.round(losses[True], 4))) > 1  # it trained
-
-
-def test_packed_eval_step_keeps_order_and_example_mask():
-    enc = encoding("classification")
-    model = tiny_model("seq_bn", "classification")
-    slot, head = model.adapters["a"], model.heads["a"]
-    evaluate = make_eval_step(model.graphdef, slot.graphdef, head.graphdef, "classification")
-    params = {"adapter": slot.params, "head": head.params}
-    got = {}
-    for packing in (False, True):
-        rows = []
-        for b in Batcher(enc, 3, shuffle=False, drop_last=False, packing=packing, row_length=ROW).eval_batches(True):
-            keep, index = b.pop("example_mask"), b.pop("example_index")
-            rows += list(zip(index[keep], np.asarray(evaluate(params, model.params, b)["logits"])[keep]))
-        got[packing] = np.stack([r for _, r in sorted(rows, key=lambda t: t[0])])
-    np.testing.assert_allclose(got[True], got[False], atol=1e-5, rtol=1e-5)
-
-
-def test_packing_refuses_rows_shorter_than_an_example():
-    with pytest.raises(ValueError, match="row_length 8 is shorter than the longest example \\(14 tokens\\)"):
-        Batcher(tokens(), 4, packing=True, row_length=8)
-
-
-def test_each_batch_takes_the_cheapest_row_width():
-    from flax_adapters.data.packing import choose_width
-
-    short = [5, 6, 4, 7, 5, 6, 3, 4]  # 40 tokens: 3 rows of 16 (48) save over 1 row of 64 (64)
-    width, _, _, rows = choose_width(short, (16, 32, 64), (1, 2, 3, 4, 8))
-    assert (width, rows) == (16, 3)
-    width, _, _, rows = choose_width(short + [40], (16, 32, 64), (1, 2, 3, 4, 8))  # 40 tokens need 64
-    assert (width, rows) == (64, 2)
-    enc = tokens()
-    packed = Batcher(enc, 8, shuffle=False, packing=True, buckets=(8, 32)).batch(0)  # widths: 8 and max_length 14
-    assert packed["input_ids"].shape == (5, 14) and packed["segment_ids"].max() >= 2

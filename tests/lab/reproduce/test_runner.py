@@ -1,25 +1,15 @@
-"""The reproduction job end to end on the tiny suite (every section, PyTorch baselines included when
-installed), its resume, the headline's targets, and bad configs refused with the culprit named."""
+"""The reproduction job end to end (reproduce/runner.py) on the tiny suite (every section, PyTorch
+baselines included when installed): report, plots, results and headline; its resume; and the
+progress line's first ETA. (Its config: test_config.py; the headline: test_headline.py.)"""
 
 import json
+import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from flax_adapters_lab.reproduce import from_config_dict, headline, run_suite
-from tests.training.test_config import load_config
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def tiny(**changes):
-    c = load_config("reproduce", "tiny")
-    for k, v in changes.items():
-        c[k] = v
-    return from_config_dict(c)
+from flax_adapters_lab.reproduce import headline, run_suite
+from tests.lab.reproduce.common import tiny
 
 
 @pytest.fixture(scope="module")
@@ -28,39 +18,6 @@ def tiny_run(tmp_path_factory):
     lines = []
     head = run_suite(tiny(), workdir, log=lines.append)
     return workdir, head, lines
-
-
-def test_every_suite_config_builds():
-    for suite in ("quick", "paper", "tiny"):
-        cfg = from_config_dict(load_config("reproduce", suite))
-        assert cfg.suite == suite
-    quick = from_config_dict(load_config("reproduce", "quick"))
-    assert quick.shape == "bert-base" and set(quick.sections) >= {"methods", "adapterdrop", "parallel", "mixed", "fusion"}
-
-
-@pytest.mark.parametrize("key,value,message", [
-    ("sections", ("methods", "speed"), r"unknown section\(s\) \['speed'\]; choose from"),
-    ("methods", ("seq_bn", "adapterx"), r"unknown method\(s\) \['adapterx'\]; registered"),
-    ("shape", "bert-huge", r"unknown model shape\(s\) \['bert-huge'\]"),
-    ("drops", (0, 2), r"drops: \[2\] outside \[0, 2\) for the 2-layer tiny"),
-    ("torch_compile", ("infer:everything",), r"torch_compile: unknown target\(s\)"),
-    ("fusion_keep", 9, r"fusion_keep 9 must be in \[1, 8\]"),
-    ("methods_budget_s", -5.0, r"methods_budget_s -5.0 must be ≥ 0"),
-    ("methods", (), r"methods: empty; the methods section times at least one"),
-])
-def test_bad_config_names_the_culprit(key, value, message):
-    with pytest.raises(ValueError, match=message):
-        tiny(**{key: value})
-
-
-def test_unknown_key_and_suite_are_refused():
-    c = load_config("reproduce", "tiny")
-    c.unlock() if hasattr(c, "unlock") else None
-    c["reps"] = 3
-    with pytest.raises(ValueError, match=r"unknown key\(s\) config.reps"):
-        from_config_dict(c)
-    with pytest.raises(ValueError, match=r"unknown suite 'fast'; choose one of"):
-        load_config("reproduce", "fast")
 
 
 def test_tiny_suite_writes_report_plots_results_and_headline(tiny_run):
@@ -159,46 +116,15 @@ def test_rerun_resumes_after_finished_sections(tiny_run, tmp_path):
     assert last["elapsed_s"] > 600.0 and len(last["resumed_on"]) == 1 and "mixed" in last["sections"]
 
 
-def test_convergence_section_reads_training_runs(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "summary.json").write_text(json.dumps({"task": "sst2", "tasks": ["sst2"], "best": {"score": 0.9},
-                                                  "best_step": 10, "time_to_best_s": 5.0, "status": "completed",
-                                                  "main_metric": "accuracy", "trainable_params": 12}))
-    (run / "config.json").write_text(json.dumps({"method": {"name": "seq_bn", "drop": "static", "drop_n": 5},
-                                                 "model": {"name_or_path": "m"}}))
-    head = run_suite(tiny(sections=("convergence",), convergence_runs=(str(run),)), tmp_path / "out", log=lambda s: None)
-    report = (tmp_path / "out" / "report.md").read_text()
-    assert "| seq_bn + static drop 5 | sst2 | m | 0.9000 | 10 | 5 |" in report
-    assert head["adapter_vs_full_train_speedup"] is None and head["met"]["train_mfu"] is None
-    with pytest.raises(FileNotFoundError, match="has no summary.json"):
-        run_suite(tiny(sections=("convergence",), convergence_runs=(str(tmp_path),)), tmp_path / "o2", log=print)
+def test_tiny_suite_first_eta_is_about_its_real_length():
+    from flax_adapters_lab.reproduce import runner
 
-
-def test_headline_targets():
-    assert headline.met("adapter_vs_full_train_speedup", 1.6) and not headline.met("adapter_vs_full_train_speedup", 1.4)
-    assert headline.met("adapter_infer_overhead", 0.005) and not headline.met("adapter_infer_overhead", 0.02)
-    assert headline.met("train_mfu", None) is None
-
-
-def test_binary_refuses_a_bad_override(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "reproduce.py"),
-                          f"--config={ROOT / 'configs' / 'reproduce.py'}:tiny", "--config.sections=methods,speed",
-                          f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.returncode != 0
-    assert "unknown section(s) ['speed']" in out.stderr.strip().splitlines()[-1]
-
-
-def test_a_run_of_another_config_is_kept_not_overwritten(tmp_path):
-    from flax_adapters_lab import provenance
-
-    earlier = {"config": {"suite": "quick"}, "sections": {"peak": {"jax": {"gflops": 300.0}}}}
-    (tmp_path / "results.json").write_text(json.dumps(earlier))
-    path, results = provenance.resumable(tmp_path, {"suite": "tiny"})
-    assert results == {"config": {"suite": "tiny"}, "sections": {}} and not Path(path).exists()
-    assert json.loads((tmp_path / "results.previous-1.json").read_text()) == earlier
-    (tmp_path / "results.json").write_text(json.dumps(earlier))  # and again: a second copy, not a clobber
-    provenance.resumable(tmp_path, {"suite": "tiny"})
-    assert (tmp_path / "results.previous-2.json").exists()
-    _, same = provenance.resumable(tmp_path, {"suite": "tiny"})  # nothing to keep: no sections yet
-    assert same["sections"] == {} and not (tmp_path / "results.previous-3.json").exists()
+    lines = []
+    progress = runner.Progress(["peak", "methods", "adapterdrop", "parallel", "mixed", "fusion", "storage",
+                                "convergence"], lines.append, "tiny")
+    progress.begin("peak")
+    eta = float(re.search(r"ETA ([\d.]+) min", lines[-1]).group(1))
+    assert 0.5 <= eta <= 2.0, lines[-1]  # the tiny suite takes ~1.1 min; quick's prior said 14.6
+    quick = []
+    runner.Progress(["peak", "methods"], quick.append, "quick").begin("peak")
+    assert float(re.search(r"ETA ([\d.]+) min", quick[-1]).group(1)) == pytest.approx(7.2)

@@ -1,5 +1,7 @@
-"""experiments/score.py: a saved adapter + head scored on a labelled file in one command, equal to
-the in-process model's predictions; a train.py workdir or a wrong task is one `error:` line."""
+"""Scoring what training left behind (training/scoring.py): experiments/score.py scores a saved adapter
++ head on a labelled file in one command, equal to the in-process model's predictions (real MiniLM);
+a train.py workdir, a directory that is no adapter, or a head of another kind or size is refused
+with the fix named."""
 
 import json
 import os
@@ -10,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.lab.claims.test_claims import write_glue
+from tests.lab.claims.common import write_glue
 
-ROOT = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.real
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _score(*args):
@@ -22,6 +23,7 @@ def _score(*args):
                           text=True, env=env, timeout=600)
 
 
+@pytest.mark.real
 def test_score_command_matches_the_model(tmp_path, minilm_path):
     import flax_adapters as fa
     from flax_adapters.data import load_examples
@@ -51,3 +53,29 @@ def test_score_command_matches_the_model(tmp_path, minilm_path):
     assert bad.stderr.strip().splitlines()[-1].startswith("error:") and "<workdir>/adapter" in bad.stderr
     wrong = _score(f"--adapter={tmp_path / 'adapter'}", "--task=stsb", f"--data_dir={glue}")
     assert wrong.returncode != 0 and "stsb" in wrong.stderr.strip().splitlines()[-1]
+
+
+def test_a_directory_that_is_no_adapter_is_named_before_any_model_loads(tmp_path):
+    from flax_adapters.training.scoring import score_adapter
+
+    (tmp_path / "run" / "adapter").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"run is not an AdapterHub adapter directory: no adapter_config"
+                                                r"\.json \(a train.py workdir keeps its adapter in <workdir>/adapter\)"):
+        score_adapter(tmp_path / "run", "sst2")
+    with pytest.raises(FileNotFoundError, match="no adapter_config.json$"):
+        score_adapter(tmp_path / "run" / "adapter", "sst2")
+
+
+def test_the_head_must_answer_the_task():
+    from flax_adapters.adapters import HeadConfig
+    from flax_adapters.data import get_task
+    from flax_adapters.training.scoring import _check_head
+
+    _check_head(HeadConfig("classification", num_labels=2), get_task("sst2"), "d")
+    _check_head(HeadConfig("classification", num_labels=1), get_task("stsb"), "d")  # AdapterHub's regression head
+    _check_head(HeadConfig("multiple_choice", num_choices=3), get_task("socialiqa"), "d")
+    with pytest.raises(ValueError, match="d's head is classification with 2 outputs; task mnli needs a "
+                                         "classification head with 3"):
+        _check_head(HeadConfig("classification", num_labels=2), get_task("mnli"), "d")
+    with pytest.raises(ValueError, match="head is tagging with 9 outputs; task sst2 needs a classification head"):
+        _check_head(HeadConfig("tagging", num_labels=9), get_task("sst2"), "d")

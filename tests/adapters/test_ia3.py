@@ -1,4 +1,5 @@
-"""LoRA and (IA)³ against AdapterHub: parity, identity at init, merging, save/load, errors, sizes."""
+"""(IA)³ (adapters/ia3.py, LoRA's machinery with a scaling projection) against AdapterHub: parity,
+identity at init, merging, save/load both ways, its own errors, size."""
 
 import json
 
@@ -8,19 +9,16 @@ import pytest
 
 import flax_adapters as fa
 from flax_adapters.adapters import AdapterError
+from tests.adapters.common import _randomise
 from tests.adapters.hub_utils import batch_for, hub_hidden, hub_pair
 
 pytestmark = pytest.mark.torch
 
 
 def _configs():
-    from adapters import IA3Config, LoRAConfig
+    from adapters import IA3Config
 
     return {
-        "lora": LoRAConfig(),
-        "lora_qkv_ffn_alpha": LoRAConfig(r=4, alpha=16, attn_matrices=["q", "k", "v"],
-                                         intermediate_lora=True, output_lora=True),
-        "lora_leave_out": LoRAConfig(leave_out=[1]),
         "ia3": IA3Config(),
         "ia3_leave_out_q_output_alpha": IA3Config(leave_out=[0, 2], attn_matrices=["q", "v"], output_lora=True,
                                                   alpha=2),
@@ -42,7 +40,7 @@ def test_matches_adapterhub(tmp_path, name):
     assert np.abs(np.asarray(bare) - np.asarray(got)).max() > 1e-3  # the adapter does something
 
 
-@pytest.mark.parametrize("method", ["lora", "ia3"])
+@pytest.mark.parametrize("method", ["ia3"])
 def test_fresh_adapter_is_identity(tiny_checkpoint, method):
     path, _ = tiny_checkpoint("bert")
     model = fa.from_pretrained(path)
@@ -52,16 +50,7 @@ def test_fresh_adapter_is_identity(tiny_checkpoint, method):
                                   np.asarray(model(ids).last_hidden_state))
 
 
-def _randomise(model, name, seed=0, around=0.0):
-    slot = model.adapters[name]
-    leaves, tree = jax.tree_util.tree_flatten(slot.params)
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    slot.params = jax.tree_util.tree_unflatten(
-        tree, [around + 0.1 * jax.random.normal(k, x.shape) for k, x in zip(keys, leaves)])
-
-
 @pytest.mark.parametrize("method,options,around", [
-    ("lora", dict(attn_matrices=("q", "k", "v"), intermediate_lora=True, output_lora=True, alpha=16), 0.0),
     ("ia3", dict(attn_matrices=("q", "k", "v"), output_lora=True, leave_out=(1,)), 1.0)])
 def test_merge_equals_unmerged(tiny_checkpoint, method, options, around):
     path, _ = tiny_checkpoint("bert")
@@ -83,7 +72,7 @@ def test_merge_equals_unmerged(tiny_checkpoint, method, options, around):
     np.testing.assert_allclose(np.asarray(model(ids, adapter="t").last_hidden_state), want, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["lora", "ia3"])
+@pytest.mark.parametrize("method", ["ia3"])
 def test_save_load_round_trip(tiny_checkpoint, tmp_path, method):
     path, _ = tiny_checkpoint("bert")
     model = fa.from_pretrained(path)
@@ -98,7 +87,7 @@ def test_save_load_round_trip(tiny_checkpoint, tmp_path, method):
                                   np.asarray(model(ids, adapter="t").last_hidden_state))
 
 
-@pytest.mark.parametrize("method", ["lora", "ia3"])
+@pytest.mark.parametrize("method", ["ia3"])
 def test_adapterhub_loads_ours(tiny_checkpoint, tmp_path, method):
     """The reverse direction: our saved directory reproduces our outputs in AdapterHub."""
     import adapters
@@ -118,26 +107,11 @@ def test_adapterhub_loads_ours(tiny_checkpoint, tmp_path, method):
     np.testing.assert_allclose(np.asarray(model(ids, adapter="t").last_hidden_state), want, rtol=0, atol=1e-5)
 
 
-def test_errors(tiny_checkpoint, tmp_path):
-    from adapters import LoRAConfig
-
+def test_errors(tiny_checkpoint):
     path, _ = tiny_checkpoint("bert")
     model = fa.from_pretrained(path)
-    with pytest.raises(AdapterError, match=r"attn_matrices \['x'\]"):
-        model.add_adapter("x", "lora", attn_matrices=["x"])
-    with pytest.raises(AdapterError, match="use method 'ia3'"):
-        model.add_adapter("x", "lora", composition_mode="scale")
     with pytest.raises(AdapterError, match="r == 1"):
         model.add_adapter("x", "ia3", r=4)
-    with pytest.raises(AdapterError, match="adapts no matrix"):
-        model.add_adapter("x", "lora", selfattn_lora=False)
-    hub_dir = tmp_path / "gated"
-    hub_dir.mkdir()
-    meta = {"name": "g", "model_type": "bert", "hidden_size": 32,
-            "config": dict(LoRAConfig(use_gating=True).to_dict(), architecture="lora")}
-    (hub_dir / "adapter_config.json").write_text(json.dumps(meta))
-    with pytest.raises(AdapterError, match="use_gating=True is not supported"):
-        model.load_adapter(hub_dir)
     assert not model.adapters
 
 
@@ -147,5 +121,4 @@ def test_param_counts_bert_base():
     from flax_adapters.models import EncoderConfig
 
     enc = EncoderConfig()
-    assert build_adapter(make_config("lora"), enc).num_parameters == 294_912  # 12·2·(768·8 + 8·768)
     assert build_adapter(make_config("ia3"), enc).num_parameters == 55_296   # 12·(768 + 768 + 3072)

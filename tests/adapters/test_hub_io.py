@@ -1,9 +1,13 @@
-"""On-disk size of one task's adapter: our AdapterHub export beside AdapterHub's own save_adapter,
-for every method, and prefix tuning's shared pool written once (issue 21, point 3).
+"""AdapterHub directories (adapters/hub_io.py): the on-disk size of one task's adapter, our export
+beside AdapterHub's own save_adapter for every method, with prefix tuning's shared pool written once
+(issue 21, point 3); AdapterHub's default call loads what we save, head included; a directory made
+for another base model is refused, tensor named, nothing half-loaded.
+(Every method loaded from AdapterHub onto the real MiniLM: test_real_checkpoint.py.)
 
-Run as a script to print the table for a model shape (sizes in BUILD_NOTES.md come from this):
-    python -m tests.adapters.test_storage                      # the tiny test shape
-    python -m tests.adapters.test_storage 384 6 12 1536        # hidden, layers, heads, FFN (MiniLM)
+Run as a script to print the size table for a model shape (sizes in BUILD_NOTES.md come from this;
+the script was tests/adapters/test_storage.py before the tests were laid out by module):
+    python -m tests.adapters.test_hub_io                      # the tiny test shape
+    python -m tests.adapters.test_hub_io 384 6 12 1536        # hidden, layers, heads, FFN (MiniLM)
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import flax_adapters as fa
+from flax_adapters.adapters import AdapterError
+from tests.adapters.hub_utils import batch_for, hub_logits, hub_pair
 
 METHODS = ("seq_bn", "double_seq_bn", "par_bn", "lora", "ia3", "prefix_tuning", "compacter", "compacter++")
 # Compacter needs hidden/32 divisible by phm_dim 4.
@@ -95,6 +103,52 @@ def test_prefix_pool_in_either_form_loads(tmp_path):
         model.load_adapter(directory, name)
         got = model(ids, attention_mask=mask, token_type_ids=types, adapter=name).last_hidden_state
         np.testing.assert_allclose(np.asarray(got), want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("head", ["classification", "tagging"])
+def test_adapterhub_default_call_loads_our_adapter_and_head(tmp_path, head):
+    """Issue 22.1: `AutoAdapterModel.load_adapter(dir)` with no flags (it reads pytorch_adapter.bin and
+    pytorch_model_head.bin) loads a directory we saved, head included, with equal logits."""
+    import adapters
+    from adapters import DoubleSeqBnConfig
+
+    hub, base_dir, adapter_dir = hub_pair(tmp_path, DoubleSeqBnConfig(), head=head)
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(adapter_dir)
+    model.save_adapter(tmp_path / "ours", "a")
+    fresh = adapters.AutoAdapterModel.from_pretrained(base_dir).eval()
+    assert fresh.load_adapter(str(tmp_path / "ours")) == "a"
+    fresh.set_active_adapters("a")
+    ids, mask, types = batch_for(hub.config)
+    want = np.asarray(model(ids, attention_mask=mask, token_type_ids=types, adapter="a").logits)
+    np.testing.assert_allclose(hub_logits(fresh, ids, mask, types), want, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(hub_logits(hub, ids, mask, types), want, rtol=0, atol=1e-5)
+
+
+def test_adapter_directory_for_another_base_model_is_refused(tmp_path):
+    from flax_adapters.models import EncoderConfig
+
+    small = EncoderConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=40, max_position_embeddings=32)
+    source = fa.AdapterModel.from_config(small)
+    source.add_adapter("a", "seq_bn", reduction_factor=4)
+    source.add_adapter("l", "lora", intermediate_lora=True)
+    source.save_adapter(tmp_path / "a", "a")
+    source.save_adapter(tmp_path / "l", "l")
+    wider = fa.AdapterModel.from_config(small.replace(hidden_size=48))
+    with pytest.raises(AdapterError, match="made for a model with hidden_size 32, this model has 48"):
+        wider.load_adapter(tmp_path / "a")
+    roberta = fa.AdapterModel.from_config(small.replace(model_type="roberta", pad_token_id=1))
+    with pytest.raises(AdapterError, match="made for model_type 'bert', this model is 'roberta'"):
+        roberta.load_adapter(tmp_path / "a")
+    other_ffn = fa.AdapterModel.from_config(small.replace(intermediate_size=64))
+    with pytest.raises(AdapterError, match=r"intermediate\.dense\.loras\.l\.lora_B' has shape"):
+        other_ffn.load_adapter(tmp_path / "l")
+    deeper = fa.AdapterModel.from_config(small.replace(num_hidden_layers=3))
+    with pytest.raises(AdapterError, match=r"missing tensor 'bert\.encoder\.layer\.2\."):
+        deeper.load_adapter(tmp_path / "a")
+    assert not wider.adapters and not other_ffn.adapters and not deeper.adapters  # nothing half-loaded
 
 
 def main(argv):

@@ -1,15 +1,12 @@
-"""The adapter server (flax_adapters/serving) on a tiny random model and a tiny BERT tokenizer
-built from a vocab file: answers equal the pool's own outputs, requests for two adapters share a
-batch, every bad request gets its 4xx (one-line JSON) and the server answers on, and an adapter
-directory loads while serving without a recompile."""
+"""The adapter server's routes (serving/app.py) on a tiny random model and a tiny BERT tokenizer built
+from a vocab file (fixtures in conftest.py): answers equal the pool's own outputs, every bad request
+gets its 4xx (one-line JSON) and the server answers on, an adapter directory loads while serving
+without a recompile, and each head kind's output is described. (Batching: test_batching.py.)"""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import warnings
 
-import httpx
 import numpy as np
 import pytest
 
@@ -19,39 +16,7 @@ with warnings.catch_warnings():  # starlette >= 1.10 nudges TestClient users fro
     from starlette.testclient import TestClient  # noqa: E402
 
 from flax_adapters import HeadConfig  # noqa: E402
-from flax_adapters.serving import loadtest  # noqa: E402
-from flax_adapters.serving.app import create_app  # noqa: E402
-from tests.adapters.test_pool import SMALL, make, pool_of  # noqa: E402
-
-WORDS = "the a film movie was is not very good bad great awful plot actors fun boring".split()
-LABELS = ("neg", "neu", "pos")
-
-
-@pytest.fixture
-def tokenizer(tmp_path):
-    from transformers import BertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    assert len(vocab) <= SMALL.vocab_size
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    return BertTokenizerFast(vocab_file=str(tmp_path / "vocab.txt"))
-
-
-@pytest.fixture
-def served(tokenizer):
-    """(model, pool of adapters a and b, app): c is in the model only, to be loaded while serving."""
-    model = make("seq_bn", names="abc")
-    model.heads["a"].config = dataclasses.replace(model.heads["a"].config, id2label=LABELS)
-    pool = pool_of(model, "seq_bn", "gather", names=["a", "b"])
-    return model, pool, create_app(pool, tokenizer, max_batch=8, max_wait_ms=100)
-
-
-def direct(pool, tokenizer, adapter, text):
-    """The pool's own logits for one example, alone in its batch (padded to the model's 16
-    positions: one shape, so one compiled program, for every text)."""
-    enc = tokenizer(text, padding="max_length", max_length=SMALL.max_position_embeddings)
-    ids, mask, types = (np.asarray([enc[k]]) for k in ("input_ids", "attention_mask", "token_type_ids"))
-    return np.asarray(pool.apply(ids, mask, types, pool.indices([adapter])))[0]
+from tests.serving.common import LABELS, direct  # noqa: E402
 
 
 def test_predictions_equal_the_pool(served, tokenizer):
@@ -67,26 +32,6 @@ def test_predictions_equal_the_pool(served, tokenizer):
         pair = client.post("/predict", json={"adapter": "b", "text": "good film", "text_pair": "bad actors"})
         assert pair.status_code == 200 and len(pair.json()["logits"]) == 3
         assert client.get("/health").json()["status"] == "ok"
-
-
-def test_requests_for_two_adapters_share_a_batch(served, tokenizer):
-    _, pool, app = served
-    texts = ["the film was good", "awful", "not fun", "great actors", "the plot is boring"]
-    jobs = [("a" if i % 2 else "b", t) for i, t in enumerate(texts)]
-
-    async def send_all():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            return await asyncio.gather(*[client.post("/predict", json={"adapter": a, "text": t}) for a, t in jobs])
-
-    responses = asyncio.run(send_all())
-    for (adapter, text), r in zip(jobs, responses):
-        assert r.status_code == 200, r.text
-        np.testing.assert_allclose(r.json()["logits"], direct(pool, tokenizer, adapter, text), atol=1e-5)
-    assert (5, ["a", "b"]) in app.state.batcher.recent  # all five rows, both adapters: one apply
-    report = asyncio.run(loadtest.run("http://test", adapters=["a", "b"], texts=texts, qps=200, requests=12,
-                                      duration_s=5, transport=httpx.ASGITransport(app=app)))
-    assert report["sent"] == report["ok"] == 12 and report["errors"] == 0
-    assert report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
 
 
 BAD = [  # (method, path, body: dict or raw str, status, words the error names)
@@ -149,16 +94,3 @@ def test_head_outputs_are_described():
     tag = describe(HeadConfig("tagging", num_labels=2, id2label=("O", "X")), np.array([[0., 1.], [2., 0.], [9., 9.]]), 2)
     assert tag["labels"] == [1, 0] and tag["label_names"] == ["X", "O"] and len(tag["logits"]) == 2
     assert describe(HeadConfig("regression"), np.array([0.5]), 3) == {"score": 0.5, "logits": [0.5]}
-
-
-def test_warmup_compiles_every_bucket_before_traffic(served):
-    """After warmup, requests of any batch and length bucket run programs already compiled."""
-    _, pool, app = served
-    batcher = app.state.batcher
-    shapes = batcher.warmup()
-    assert shapes == len(batcher.batch_buckets) * len(batcher.length_buckets) >= 4
-    compiled = pool.compiles
-    with TestClient(app) as client:
-        for text in ("good", "a much longer text about the film and its plot"):
-            assert client.post("/predict", json={"adapter": "b", "text": text}).status_code == 200
-    assert pool.compiles == compiled

@@ -1,0 +1,138 @@
+"""LoRA (adapters/lora.py) against AdapterHub: parity, identity at init, merging, save/load, errors, size.
+(IA)³, built on LoRA's machinery, has its own file: test_ia3.py."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import flax_adapters as fa
+from flax_adapters.adapters import AdapterError
+from tests.adapters.common import _randomise
+from tests.adapters.hub_utils import batch_for, hub_hidden, hub_pair
+
+pytestmark = pytest.mark.torch
+
+
+def _configs():
+    from adapters import LoRAConfig
+
+    return {
+        "lora": LoRAConfig(),
+        "lora_qkv_ffn_alpha": LoRAConfig(r=4, alpha=16, attn_matrices=["q", "k", "v"],
+                                         intermediate_lora=True, output_lora=True),
+        "lora_leave_out": LoRAConfig(leave_out=[1]),
+    }
+
+
+@pytest.mark.parametrize("name", list(_configs()))
+def test_matches_adapterhub(tmp_path, name):
+    hub, base_dir, adapter_dir = hub_pair(tmp_path, _configs()[name])
+    # hub_pair randomises every tensor of adapter 'a' (lora_A and lora_B; IA3 vectors around 1).
+    saved = json.loads((adapter_dir / "adapter_config.json").read_text())["config"]
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(adapter_dir)
+    assert model.adapters["a"].config.method == ("ia3" if saved["composition_mode"] == "scale" else "lora")
+    ids, mask, types = batch_for(hub.config)
+    got = model(ids, attention_mask=mask, token_type_ids=types, adapter="a").last_hidden_state
+    np.testing.assert_allclose(np.asarray(got), hub_hidden(hub, ids, mask, types), rtol=0, atol=1e-5)
+    bare = model(ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+    assert np.abs(np.asarray(bare) - np.asarray(got)).max() > 1e-3  # the adapter does something
+
+
+@pytest.mark.parametrize("method", ["lora"])
+def test_fresh_adapter_is_identity(tiny_checkpoint, method):
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    model.add_adapter("t", method, intermediate_lora=True, output_lora=True)
+    ids = np.arange(1, 13).reshape(2, 6)
+    np.testing.assert_array_equal(np.asarray(model(ids, adapter="t").last_hidden_state),
+                                  np.asarray(model(ids).last_hidden_state))
+
+
+@pytest.mark.parametrize("method,options,around", [
+    ("lora", dict(attn_matrices=("q", "k", "v"), intermediate_lora=True, output_lora=True, alpha=16), 0.0)])
+def test_merge_equals_unmerged(tiny_checkpoint, method, options, around):
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    model.add_adapter("t", method, **options)
+    model.add_adapter("other", method)
+    _randomise(model, "t", around=around)
+    ids = np.arange(1, 13).reshape(2, 6)
+    base = jax.tree_util.tree_map(np.asarray, model.params)
+    want = np.asarray(model(ids, adapter="t").last_hidden_state)
+    model.merge_adapter("t")
+    assert model.merged == "t"
+    np.testing.assert_allclose(np.asarray(model(ids, adapter="t").last_hidden_state), want, rtol=0, atol=1e-5)
+    with pytest.raises(AdapterError, match="merged"):
+        model(ids, adapter="other")
+    model.unmerge_adapter()
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(np.asarray(a), b, rtol=0, atol=1e-6),
+                           model.params, base)
+    np.testing.assert_allclose(np.asarray(model(ids, adapter="t").last_hidden_state), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lora"])
+def test_save_load_round_trip(tiny_checkpoint, tmp_path, method):
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    model.add_adapter("t", method, leave_out=(0,), output_lora=True)
+    _randomise(model, "t", around=1.0 if method == "ia3" else 0.0)
+    model.save_adapter(tmp_path / "saved", "t")
+    other = fa.from_pretrained(path)
+    assert other.load_adapter(tmp_path / "saved") == "t"
+    assert other.adapters["t"].config == model.adapters["t"].config
+    ids = np.arange(1, 13).reshape(2, 6)
+    np.testing.assert_array_equal(np.asarray(other(ids, adapter="t").last_hidden_state),
+                                  np.asarray(model(ids, adapter="t").last_hidden_state))
+
+
+@pytest.mark.parametrize("method", ["lora"])
+def test_adapterhub_loads_ours(tiny_checkpoint, tmp_path, method):
+    """The reverse direction: our saved directory reproduces our outputs in AdapterHub."""
+    import adapters
+    import torch
+
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    model.add_adapter("t", method, attn_matrices=("q", "k"), output_lora=True, leave_out=(2,))
+    _randomise(model, "t", around=1.0 if method == "ia3" else 0.0)
+    model.save_adapter(tmp_path / "saved", "t")
+    hub = adapters.BertAdapterModel.from_pretrained(path).eval()
+    hub.load_adapter(str(tmp_path / "saved"), set_active=True)  # AdapterHub's default call (.bin)
+    assert hub.adapters_config.get("t")["composition_mode"] == ("scale" if method == "ia3" else "add")
+    ids = np.arange(1, 13).reshape(2, 6)
+    with torch.no_grad():
+        want = hub.base_model(input_ids=torch.tensor(ids)).last_hidden_state.numpy()
+    np.testing.assert_allclose(np.asarray(model(ids, adapter="t").last_hidden_state), want, rtol=0, atol=1e-5)
+
+
+def test_errors(tiny_checkpoint, tmp_path):
+    from adapters import LoRAConfig
+
+    path, _ = tiny_checkpoint("bert")
+    model = fa.from_pretrained(path)
+    with pytest.raises(AdapterError, match=r"attn_matrices \['x'\]"):
+        model.add_adapter("x", "lora", attn_matrices=["x"])
+    with pytest.raises(AdapterError, match="use method 'ia3'"):
+        model.add_adapter("x", "lora", composition_mode="scale")
+    with pytest.raises(AdapterError, match="adapts no matrix"):
+        model.add_adapter("x", "lora", selfattn_lora=False)
+    hub_dir = tmp_path / "gated"
+    hub_dir.mkdir()
+    meta = {"name": "g", "model_type": "bert", "hidden_size": 32,
+            "config": dict(LoRAConfig(use_gating=True).to_dict(), architecture="lora")}
+    (hub_dir / "adapter_config.json").write_text(json.dumps(meta))
+    with pytest.raises(AdapterError, match="use_gating=True is not supported"):
+        model.load_adapter(hub_dir)
+    assert not model.adapters
+
+
+def test_param_counts_bert_base():
+    from flax_adapters.adapters.registry import build_adapter
+    from flax_adapters.adapters.registry import make_config
+    from flax_adapters.models import EncoderConfig
+
+    enc = EncoderConfig()
+    assert build_adapter(make_config("lora"), enc).num_parameters == 294_912  # 12·2·(768·8 + 8·768)
