@@ -193,6 +193,24 @@ def run(settings: Settings, log=print) -> dict:
     return out
 
 
+def merge(results: list[dict]) -> dict:
+    """One result from runs of the same shapes and settings that differ in `methods` (one run per
+    method halves the peak memory at large K). Every ratio stays within its own run's rounds."""
+    first = results[0]
+    keys = [k for k in first["settings"] if k != "methods"]
+    for r in results[1:]:
+        if [r["settings"][k] for k in keys] != [first["settings"][k] for k in keys]:
+            raise ValueError("merged runs must share every setting but methods; they differ in "
+                             f"{[k for k in keys if r['settings'][k] != first['settings'][k]]}")
+    out = {"settings": dict(first["settings"], methods=[m for r in results for m in r["settings"]["methods"]]),
+           "environment": first["environment"], "merged_environments": [r["environment"] for r in results],
+           "shapes": {}}
+    for r in results:
+        for shape, rows in r["shapes"].items():
+            out["shapes"].setdefault(shape, {}).update(rows)
+    return out
+
+
 def targets(result: dict) -> list[dict]:
     """The issue's targets on the JAX pool: relative throughput ≥ 0.9 at K = 64 and ≥ 0.8 at K = 512
     (per method and mode, uniform draws); zero recompiles; ahead of PEFT at every K it reaches."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import tree_hash
-from tests.training.test_train_loop import write_sst2
+from tests.training.test_loop import write_sst2
 
 ROOT = Path(__file__).resolve().parents[1]
 # 4 steps, an evaluation and a checkpoint every 2, adapter options set the dotted way (22.2).

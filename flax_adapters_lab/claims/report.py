@@ -28,11 +28,16 @@ def _yes(c) -> str:
 
 
 def headline(out: dict) -> str:
-    """The report's first line: whether its verdicts are answers (every run early-stopped) or not."""
+    """The report's first line: whether its verdicts are answers (every planned run finished and
+    early-stopped), a partial answer (runs still to come), or budget-limited."""
     runs = out["runs"].values()
     stopped = sum(r["summary"]["status"] == "early_stopped" for r in runs)
+    planned = out.get("runs_planned", len(runs))
     if runs and stopped == len(runs):
-        return (f"All {stopped} finished runs were ended by early stopping (converged): the verdicts below are "
+        if len(runs) < planned:
+            return (f"**Partial: {len(runs)} of {planned} runs finished** (all ended by early stopping, so far); "
+                    "a row resting on an unfinished run is `inconclusive` until the job resumes and finishes it.")
+        return (f"All {stopped} runs were ended by early stopping (converged): the verdicts below are "
                 "this suite's answers to the papers' claims.")
     return (f"**Budget-limited: {len(runs) - stopped} of {len(runs)} finished runs were ended by their step budget, "
             "not by early stopping, so these verdicts are not the papers' answers** — a row resting on such a run reads "

@@ -13,7 +13,7 @@ from flax_adapters.training.steps import init_state, make_loss_fn
 from flax_adapters.training.tracking import num_params
 from tests.training.common import batch
 from tests.training.test_multitask_train import smoke, write_cola
-from tests.training.test_train_loop import write_sst2
+from tests.training.test_loop import write_sst2
 
 
 @pytest.fixture(scope="module")

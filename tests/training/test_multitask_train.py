@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.training.test_train_loop import write_sst2
+from tests.training.test_loop import write_sst2
 
 
 def write_cola(root, n_train=384, n_dev=96, seed=1):

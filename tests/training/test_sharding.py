@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script (the subprocess worker)
     sys.path.insert(0, str(ROOT))
 
-from tests.training.test_train_loop import command, train_losses, write_sst2  # noqa: E402
+from tests.training.test_loop import command, train_losses, write_sst2  # noqa: E402
 
 MESHES = [(1, 1), (2, 1), (2, 2), (1, 8)]  # (data, fsdp): 1, 2, 4, 8 devices; the batch splits over both
 STEPS = 12

@@ -27,7 +27,9 @@ def _out(cfg, runs):
 
 def test_headline_says_whether_the_verdicts_are_answers():
     converged = {"runs": {"a": _run("drop", "early_stopped"), "b": _run("drop", "early_stopped")}}
-    assert report.headline(converged).startswith("All 2 finished runs were ended by early stopping (converged)")
+    assert report.headline(converged).startswith("All 2 runs were ended by early stopping (converged)")
+    partial = dict(converged, runs_planned=55)  # converged so far, but most runs are still to come
+    assert report.headline(partial).startswith("**Partial: 2 of 55 runs finished** (all ended by early stopping")
     limited = {"runs": {"a": _run("drop", "early_stopped"), "b": _run("drop", "completed")}}
     assert report.headline(limited).startswith("**Budget-limited: 1 of 2 finished runs were ended by their step budget")
     assert report.headline({"runs": {}}).startswith("**Budget-limited: 0 of 0")  # nothing finished: no answers
@@ -37,7 +39,7 @@ def test_markdown_tables_and_plots(tmp_path):
     cfg = from_config_dict(get_config("quick"))
     out = _out(cfg, {"conv_sst2_seq_bn_s0": _run("convergence", "early_stopped")})
     md = report.markdown(cfg, out, tmp_path)
-    assert md.startswith("All 1 finished runs") and "# Accuracy and convergence claims — suite `quick`" in md
+    assert md.startswith("**Partial: 1 of 61 runs finished**") and "# Accuracy and convergence claims — suite `quick`" in md
     assert "Machine: test CPU, 2 CPUs" in md and "2.0 min of run wall clock" in md
     assert md.count("\n| ") >= len(out["claims"]) and "**inconclusive**" in md
     n = len(out["claims"])
