@@ -10,6 +10,7 @@ Every run is an ordinary train-loop run (resumable, with its summary.json), name
   <task>_fusion_full_s<s>   AdapterFusion over the sources' n0 seed-0 adapters; scored pruned too
   <task>_fusion_drop<k>_s<s>  the same fusion absent from layers 0…k-1
   conv_<task>_<m>_s<s>      time to convergence: early stopping with patience, per task of `convergence`
+                            (where it would repeat <task>_<m>_n0_s<s> exactly, that run is read)
   mt_<tasks>_s<s>           multi-task full fine-tuning over the drop tasks
 
 Runs are ordered by claim, most central first (both seeds of a claim before the next claim), so a
@@ -49,7 +50,12 @@ def drop_name(cfg: ClaimsConfig, task: str, n: int, seed: int) -> str:
     return f"{task}_{cfg.drop_method}_n{n}_s{seed}"
 
 
-def conv_name(task: str, method: str, seed: int) -> str:
+def conv_name(cfg: ClaimsConfig, task: str, method: str, seed: int) -> str:
+    """The run a convergence row reads. Where it would train exactly the no-drop adapter run (the
+    drop method on a drop task, no convergence-specific training keys: the converged suite), that
+    run is read instead of training the same config twice."""
+    if method == cfg.drop_method and task in cfg.drop_tasks and not cfg.convergence_train:
+        return drop_name(cfg, task, 0, seed)
     return f"conv_{task}_{method}_s{seed}"
 
 
@@ -62,7 +68,7 @@ def cost_groups(cfg: ClaimsConfig) -> dict[str, tuple[str, ...]]:
     task its methods (full FT first), and the multi-task model with the per-task adapters it is
     compared with. Seed-0 runs: a step's cost does not depend on the seed, only on the shapes."""
     s = cfg.seeds[0]
-    groups = {f"conv_{t}": tuple(conv_name(t, m, s) for m in sorted(ms, key=lambda m: m != FULL))
+    groups = {f"conv_{t}": tuple(conv_name(cfg, t, m, s) for m in sorted(ms, key=lambda m: m != FULL))
               for t, ms in cfg.conv.items()}
     if cfg.multitask:
         groups["multitask"] = (multitask_name(cfg, s),) + tuple(drop_name(cfg, t, 0, s) for t in multitask_tasks(cfg))
@@ -116,7 +122,9 @@ def _all_runs(cfg: ClaimsConfig) -> list[Run]:
                                drop=cfg.fusion_drop_n, needs=tuple(sources)))
         for task, methods in cfg.conv.items():
             for method in methods:
-                out.append(Run(conv_name(task, method, seed), "convergence", task, method, seed,
+                if conv_name(cfg, task, method, seed) == drop_name(cfg, task, 0, seed):
+                    continue  # the no-drop adapter run above is this run
+                out.append(Run(conv_name(cfg, task, method, seed), "convergence", task, method, seed,
                                {"data.task": task, "method.name": method, "optim.learning_rate": lr(cfg, method),
                                 "seed": seed, **dotted(cfg.convergence_train)}))
         if cfg.multitask:

@@ -213,19 +213,19 @@ def _fmt_ratio(r: dict | None) -> str:
 
 def _convergence_rows(cfg, rec, task: str, costs: dict | None) -> list[dict]:
     methods = cfg.conv[task]
-    conv = lambda m, field: _by_seed(cfg, rec, lambda s: plan.conv_name(task, m, s), field)  # noqa: E731
-    converged_all = _converged_by_seed(cfg, rec, *[lambda s, m=m: plan.conv_name(task, m, s) for m in methods])
+    conv = lambda m, field: _by_seed(cfg, rec, lambda s: plan.conv_name(cfg, task, m, s), field)  # noqa: E731
+    converged_all = _converged_by_seed(cfg, rec, *[lambda s, m=m: plan.conv_name(cfg, task, m, s) for m in methods])
     full_steps = conv("full", "best_step")
     rows = []
     for m in methods:
         if m == "full":
             continue
         # Time to best = steps to best × per-step cost; the costs' ratio was timed side by side.
-        cost = _cost_ratio(costs, plan.conv_name(task, m, cfg.seeds[0]))
+        cost = _cost_ratio(costs, plan.conv_name(cfg, task, m, cfg.seeds[0]))
         steps = _div(conv(m, "best_step"), full_steps)
         value = [None if v is None or cost is None else v * cost["value"] for v in steps]
         raw = _div(conv(m, TIME), conv("full", TIME))
-        pair = lambda s: [plan.conv_name(task, "full", s), plan.conv_name(task, m, s)]  # noqa: E731
+        pair = lambda s: [plan.conv_name(cfg, task, "full", s), plan.conv_name(cfg, task, m, s)]  # noqa: E731
         rows.append(_row(f"convergence_time_{task}_{m}", "Mundra et al. §4", f"{m} takes longer than full FT to "
                          f"converge on {task} (steps to the best dev evaluation × per-step cost; early stopping)",
                          "adapters converge later (wall clock)", value, ">", 1.0,

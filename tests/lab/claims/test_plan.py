@@ -35,3 +35,21 @@ def test_quick_suite_trains_three_n_and_scores_the_whole_curve():
     assert runs["conll2003_seq_bn_n0_s0"].score_drops == runs["sst2_seq_bn_robust_s1"].score_drops == tuple(range(6))
     curves = rows.task_curves(cfg, {}, "sst2")
     assert sorted(curves["removed"]) == list(range(6)) and curves["specialised"][1] == [None, None]
+
+
+def test_a_convergence_run_that_repeats_the_no_drop_run_is_read_from_it():
+    """Converged suite: conv runs train with the suite's own early stopping, so seq_bn on a drop task
+    (stsb, conll2003) would be the n0 run again: the rows read the n0 run and nothing trains twice.
+    The quick suite's convergence runs have their own budget, so they stay runs of their own."""
+    cfg = from_config_dict(get_config("converged"))
+    names = [r.name for r in plan.runs(cfg)]
+    assert len(names) == len(set(names)) == 51  # 55 before the four duplicates went
+    assert "conv_stsb_seq_bn_s0" not in names and "conv_conll2003_seq_bn_s1" not in names
+    assert plan.conv_name(cfg, "stsb", "seq_bn", 1) == "stsb_seq_bn_n0_s1"
+    assert plan.conv_name(cfg, "stsb", "lora", 1) == "conv_stsb_lora_s1"  # another method: its own run
+    assert plan.conv_name(cfg, "squad", "seq_bn", 0) == "conv_squad_seq_bn_s0"  # not a drop task
+    assert plan.cost_groups(cfg)["conv_stsb"] == ("conv_stsb_full_s0", "stsb_seq_bn_n0_s0", "conv_stsb_lora_s0",
+                                                  "conv_stsb_double_seq_bn_s0")
+    assert all(set(names) >= set(group) for group in plan.cost_groups(cfg).values())
+    quick = from_config_dict(get_config("quick"))
+    assert "conv_stsb_seq_bn_s0" in {r.name for r in plan.runs(quick)}

@@ -54,7 +54,7 @@ def test_convergence_time_is_steps_to_best_times_the_side_by_side_step_cost():
     for seed in cfg.seeds:
         for m, best, wall in (("full", 200, 100.0), ("seq_bn", 240, 300.0), ("lora", 300, 90.0),
                               ("double_seq_bn", 200, 80.0)):
-            rec[plan.conv_name("stsb", m, seed)] = {"score": 0.8, "summary": {
+            rec[plan.conv_name(cfg, "stsb", m, seed)] = {"score": 0.8, "summary": {
                 "status": "early_stopped", "best_step": best, rows.TIME: wall}}
     costs = {"conv_stsb": _costs("conv_stsb_full_s0", {"conv_stsb_seq_bn_s0": 0.6, "conv_stsb_lora_s0": 0.7,
                                                        "conv_stsb_double_seq_bn_s0": 0.75})}
@@ -69,7 +69,7 @@ def test_convergence_time_is_steps_to_best_times_the_side_by_side_step_cost():
     assert rows.claim_rows(cfg, rec)[0]["verdict"] == "inconclusive"
     assert {r["id"]: r for r in rows.claim_rows(cfg, rec)}["convergence_time_stsb_seq_bn"]["per_seed"] == [None, None]
     # One convergence run ended by its budget: the time row is no answer.
-    rec[plan.conv_name("stsb", "full", 1)]["summary"]["status"] = "completed"
+    rec[plan.conv_name(cfg, "stsb", "full", 1)]["summary"]["status"] = "completed"
     seq = {r["id"]: r for r in rows.claim_rows(cfg, rec, costs=costs)}["convergence_time_stsb_seq_bn"]
     assert seq["converged"] == [True, False] and seq["verdict"] == rows.NOT_CONVERGED
 
