@@ -151,6 +151,37 @@ def torch_variants(wl: Workload, settings: Settings, host: dict, rng) -> tuple[d
     return calls, meta
 
 
+def gemm_rates(wl: Workload, rounds: int, with_torch: bool) -> dict:
+    """GFLOP/s of the encoder's three GEMM shapes (tokens × hidden × hidden: the attention
+    projections; × FFN and back), XLA and torch timed in the same rounds. The bound beside "ahead of
+    PEFT": a forward made of these GEMMs cannot beat the framework whose kernels run them faster."""
+    import jax.numpy as jnp
+
+    cfg, tokens = wl.encoder_config(), wl.tokens()
+    shapes = {"attention projection": (tokens, cfg.hidden_size, cfg.hidden_size),
+              "FFN up": (tokens, cfg.hidden_size, cfg.intermediate_size),
+              "FFN down": (tokens, cfg.intermediate_size, cfg.hidden_size)}
+    calls, rng = {}, np.random.default_rng(0)
+    matmul = jax.jit(jnp.matmul)
+    for name, (m, k, n) in shapes.items():
+        a, b = rng.standard_normal((m, k), np.float32), rng.standard_normal((k, n), np.float32)
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        calls[f"xla/{name}"] = lambda ja=ja, jb=jb: matmul(ja, jb)
+        if with_torch:
+            import torch
+
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            calls[f"torch/{name}"] = lambda ta=ta, tb=tb: torch.matmul(ta, tb)
+    samples = timing.interleaved(calls, rounds, warmup=2)
+    out = {}
+    for name, (m, k, n) in shapes.items():
+        rate = lambda side: 2 * m * k * n / float(np.median(samples[f"{side}/{name}"])) / 1e9  # noqa: E731
+        out[name] = {"m_k_n": [m, k, n], "xla_gflops": rate("xla")}
+        if with_torch:
+            out[name].update(torch_gflops=rate("torch"), xla_over_torch=rate("xla") / rate("torch"))
+    return out
+
+
 def _no_recompile(pool: AdapterPool, source: tuple, call) -> dict:
     """Removes an adapter, adds a new one into the freed slot (a full pool would double its
     capacity, the one time shapes change: so remove first), then runs again: the compile count
@@ -189,6 +220,7 @@ def run(settings: Settings, log=print) -> dict:
         for name, (pool, source) in {n: p for n, p in pools.items() if meta[n]["k"] > 1}.items():
             rows[name]["recompile_check"] = _no_recompile(pool, source, calls[name]) if name.endswith("uniform") else None
         out["shapes"][wl.describe()] = rows
+        out.setdefault("gemm", {})[wl.describe()] = gemm_rates(wl, settings.rounds, bool(settings.baselines))
         del calls, pools
     return out
 
@@ -294,6 +326,13 @@ def markdown(result: dict, plot_name: str | None = None) -> str:
             lines.append(f"| {name} | {r['distinct_adapters']} | {r['p50_s']:.4f} | {r['p95_s']:.4f} | "
                          f"{rel['value']:.3f} [{rel['ci'][0]:.3f}, {rel['ci'][1]:.3f}] | "
                          f"{r.get('adapter_bytes_per_slot', '—')} | {compiles} |")
+        lines.append("")
+    for shape, gemms in result.get("gemm", {}).items():  # older results have none
+        lines += [f"## GEMM rates at the encoder's shapes, {shape} (GFLOP/s, median of the rounds)", "",
+                  "| GEMM | m × k × n | XLA | torch | XLA ÷ torch |", "|---|---|---|---|---|"]
+        for name, g in gemms.items():
+            torch_side = f"{g['torch_gflops']:.0f} | {g['xla_over_torch']:.2f}" if "torch_gflops" in g else "— | —"
+            lines.append(f"| {name} | {' × '.join(map(str, g['m_k_n']))} | {g['xla_gflops']:.0f} | {torch_side} |")
         lines.append("")
     lines += ["## Targets", "", "| shape | target | value [95%] | verdict |", "|---|---|---|---|"]
     for t in targets(result):

@@ -28,8 +28,12 @@ def test_tiny_run_times_every_variant_without_recompiling(tmp_path):
             assert r["relative_throughput"]["value"] == pytest.approx(1.0)
         if r.get("recompile_check"):
             assert r["recompile_check"]["compiles_after_swap_and_run"] == r["recompile_check"]["compiles_before"]
+    (gemms,) = result["gemm"].values()  # no torch side here: XLA's rates only
+    assert set(gemms) == {"attention projection", "FFN up", "FFN down"}
+    assert gemms["FFN up"]["m_k_n"] == [4 * 16, 64, 128] and gemms["FFN up"]["xla_gflops"] > 0  # tiny: 64 wide, FFN 128
     report = pool_scaling.markdown(result, plot_name="scaling.png")
     assert "| jax/lora/grouped/K=4/zipf |" in report and "## Targets" in report and "](scaling.png)" in report
+    assert "| FFN down | 64 × 128 × 64 |" in report and report.count("| — | — |") == 3  # no torch side
     pool_scaling.plot(result, tmp_path / "scaling.png")
     # One run per method, joined: rows united, settings but methods must agree.
     other = {**result, "settings": {**result["settings"], "methods": ["ia3"]},
