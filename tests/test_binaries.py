@@ -41,3 +41,9 @@ def test_binary_starts_anywhere_and_documents_its_flags(binary, tmp_path):
     flags = _defined_flags(path)
     missing = [f for f in flags if f"--{f}" not in out and f"--[no]{f}" not in out]  # booleans: --[no]name
     assert not missing, f"{binary}: --helpfull does not list {missing}"
+
+
+def test_shell_scripts_parse():
+    for script in sorted((ROOT / "experiments").glob("*.sh")) + [ROOT / ".ci" / "run"]:
+        done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{script.name}: {done.stderr}"
