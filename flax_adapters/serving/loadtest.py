@@ -44,10 +44,10 @@ async def run(url: str, *, adapters, texts, qps: float, requests: int, duration_
         t0 = time.perf_counter()
         tasks = []
         for i in range(requests):
-            due = t0 + i / qps
-            if due - t0 > duration_s:
+            offset = i / qps  # not (t0 + i/qps) - t0: how many are sent must not hang on t0's rounding
+            if offset > duration_s:
                 break
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await asyncio.sleep(max(0.0, t0 + offset - time.perf_counter()))
             tasks.append(asyncio.create_task(one(client, *next(pairs))))
         if tasks:
             # Each request is bounded by the client timeout; the slack covers a stuck transport.
