@@ -33,15 +33,21 @@ def code_commit(root: str | None = None) -> str | None:
     return lines[1] + ("+dirty" if dirty else "")
 
 
-def environment() -> dict:
-    """Device, versions and thread settings, recorded beside every result."""
+def machine() -> dict:
+    """What a single run of a long, resumed job records: its CPU (or accelerator), jax and code commit —
+    the job's runs may come from several machines and commits."""
     cpu = platform.processor()
     if os.path.exists("/proc/cpuinfo"):
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), cpu)
-    env = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-           "cpu_count": os.cpu_count(), "loadavg": os.getloadavg(), "jax": jax.__version__,
-           "devices": [str(d) for d in jax.devices()], "device_kind": jax.devices()[0].device_kind,
-           "xla_flags": os.environ.get("XLA_FLAGS", ""), "malloc": malloc_setting(), "commit": code_commit()}
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "device_kind": jax.devices()[0].device_kind,
+            "jax": jax.__version__, "commit": code_commit()}
+
+
+def environment() -> dict:
+    """Device, versions and thread settings, recorded beside every result."""
+    env = {"platform": platform.platform(), "python": platform.python_version(), **machine(),
+           "loadavg": os.getloadavg(), "devices": [str(d) for d in jax.devices()],
+           "xla_flags": os.environ.get("XLA_FLAGS", ""), "malloc": malloc_setting()}
     try:
         import torch
 

@@ -44,13 +44,27 @@ def headline(out: dict) -> str:
             "`inconclusive (not converged)` (its numbers' reading is in `verdict_at_budget`).")
 
 
+def machines(out: dict) -> str:
+    """Where the runs ran: each machine (CPU, cores, jax) with its runs' count and code commits. A run
+    recorded before runs recorded their machine counts as the job's environment."""
+    env, seen = out["environment"], {}
+    for r in out["runs"].values():
+        m = r.get("machine") or env
+        key = f"{m.get('cpu', '?')}, {m.get('cpu_count', '?')} CPUs, jax {m.get('jax', '?')}"
+        n, commits = seen.get(key, (0, set()))
+        seen[key] = (n + 1, commits | {str(m.get("commit"))})
+    if not seen:
+        return f"Machine: {env.get('cpu', '?')}, {env.get('cpu_count', '?')} CPUs, jax {env.get('jax', '?')}."
+    parts = [f"{key}: {n} run{'s' * (n != 1)} (commit {', '.join(sorted(c))})" for key, (n, c) in seen.items()]
+    return ("Runs ran on " + "; ".join(parts) + "." + (" Raw wall clock mixes these machines; the convergence-time "
+            "verdicts read steps × step costs timed side by side on one." if len(seen) > 1 else ""))
+
+
 def markdown(cfg: ClaimsConfig, out: dict, root: Path) -> str:
-    env = out["environment"]
     lines = [headline(out), "", f"# Accuracy and convergence claims — suite `{cfg.suite}`", "",
              f"Model {cfg.model}{' (random init)' if cfg.random_init else ''}, data {cfg.data_dir}, seeds "
              f"{list(cfg.seeds)}; {out['runs_finished']} of {out['runs_planned']} runs finished, "
-             f"{out['wall_clock_s'] / 60:.1f} min of run wall clock. Machine: {env.get('cpu', '?')}, "
-             f"{env.get('cpu_count', '?')} CPUs, jax {env.get('jax', '?')}.", "",
+             f"{out['wall_clock_s'] / 60:.1f} min of run wall clock. {machines(out)}", "",
              "Scores are each run's best dev evaluation (the dev files of the data directory — GLUE `dev.tsv`, "
              "CoNLL-2003 `dev.txt` — which selected the best step too, paper 1's protocol). Ratios are taken per seed against the same seed's "
              "reference, then judged by the rule in each row (flax_adapters_lab/claims/verdict.py): the seeds' range "

@@ -81,7 +81,8 @@ def run_config(cfg: ClaimsConfig, run: plan.Run, root: Path,
 
 
 def _record(cfg: ClaimsConfig, run: plan.Run, summary: dict, run_dir: Path, adapters: Path, train_cfg) -> dict:
-    rec = {**dataclasses.asdict(run), "summary": {k: summary.get(k) for k in SUMMARY_KEYS}}
+    rec = {**dataclasses.asdict(run), "summary": {k: summary.get(k) for k in SUMMARY_KEYS},
+           "machine": provenance.machine()}  # a resumed job's runs come from several machines
     rec["score"] = summary["best"].get("score")  # the main metric (multi-task: the mean of the tasks' main metrics)
     if run.score_drops:
         at = scoring.score_run_at_drops(run_dir, run.score_drops)
@@ -228,8 +229,9 @@ def adapter_entry(rec: dict, root: Path) -> dict:
     directory (what experiments/score.py prints); `selection_score` the run's best evaluation, on the
     `max_eval_examples` subsample where the suite sets one."""
     a = dict(rec["adapter"])
-    if Path(a["dir"]).is_relative_to(root):  # relative to the job's directory: the results move with it
-        a["dir"] = str(Path(a["dir"]).relative_to(root))
+    path, base = Path(a["dir"]).resolve(), Path(root).resolve()
+    if path.is_relative_to(base):  # relative to the job's directory: the results move with it
+        a["dir"] = str(path.relative_to(base))
     a["selection_score"] = rec["score"]
     a["dev_score"] = a.pop("rescored") if a.get("rescored") is not None else rec["score"]
     return a
@@ -302,7 +304,7 @@ def write_outputs(cfg: ClaimsConfig, root: Path, adapters: Path, final: bool = F
                               "step_s": {n: v["step_s"] for n, v in c["variants"].items()}, "ratios": c["ratios"]}
                           for g, c in costs.items()},
            "adapters": {n: adapter_entry(r, root) for n, r in rec.items() if "adapter" in r},
-           "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s")
+           "runs": {n: {k: r[k] for k in ("kind", "task", "method", "seed", "drop", "score", "summary", "wall_s", "machine")
                         if k in r} | {k: r[k] for k in ("scores_at", "pruned") if k in r} for n, r in rec.items()}}
     tracking.write_json(root / "claims.json", out)
     (root / "claims.md").write_text(report.markdown(cfg, out, root))

@@ -35,12 +35,23 @@ def test_headline_says_whether_the_verdicts_are_answers():
     assert report.headline({"runs": {}}).startswith("**Budget-limited: 0 of 0")  # nothing finished: no answers
 
 
+def test_machines_names_each_machine_its_runs_ran_on():
+    cfg = from_config_dict(get_config("quick"))
+    amd = {"cpu": "AMD EPYC", "cpu_count": 2, "jax": "0", "commit": "abc"}
+    runs = {"a": _run("drop", "early_stopped"),  # recorded before runs kept their machine: the job's environment
+            "b": _run("drop", "early_stopped", machine=amd), "c": _run("drop", "early_stopped", machine=amd)}
+    line = report.machines(_out(cfg, runs))
+    assert line.startswith("Runs ran on test CPU, 2 CPUs, jax 0: 1 run (commit None); AMD EPYC, 2 CPUs, jax 0: "
+                           "2 runs (commit abc).") and "Raw wall clock mixes these machines" in line
+    assert report.machines(_out(cfg, {})) == "Machine: test CPU, 2 CPUs, jax 0."
+
+
 def test_markdown_tables_and_plots(tmp_path):
     cfg = from_config_dict(get_config("quick"))
     out = _out(cfg, {"conv_sst2_seq_bn_s0": _run("convergence", "early_stopped")})
     md = report.markdown(cfg, out, tmp_path)
     assert md.startswith("**Partial: 1 of 61 runs finished**") and "# Accuracy and convergence claims — suite `quick`" in md
-    assert "Machine: test CPU, 2 CPUs" in md and "2.0 min of run wall clock" in md
+    assert "Runs ran on test CPU, 2 CPUs, jax 0: 1 run (commit None)." in md and "2.0 min of run wall clock" in md
     assert md.count("\n| ") >= len(out["claims"]) and "**inconclusive**" in md
     n = len(out["claims"])
     assert f"Verdicts: 0 confirmed, 0 refuted, {n} inconclusive, 0 inconclusive (not converged)." in md

@@ -90,6 +90,12 @@ def test_resume_from_committed_results_on_a_new_machine(tmp_path, monkeypatch):
     again = runner.run_claims(cfg, tmp_path / "machine_b", log=lambda s: None, results=results)
     assert trained == [in_flight]
     assert [r["verdict_at_budget"] for r in again] == [r["verdict_at_budget"] for r in first]
+    record = json.loads((results / "records" / f"{in_flight}.json").read_text())
+    assert {"cpu", "cpu_count", "jax", "commit"} <= set(record["machine"])  # each run says where it ran
+    monkeypatch.chdir(tmp_path)  # a report rebuilt through a relative --results still names adapters relatively
+    runner.run_claims(cfg, "machine_b", log=lambda s: None, report_only=True, results="committed")
+    entry = json.loads((results / "claims.json").read_text())["adapters"]["sst2_seq_bn_n0_s0"]
+    assert entry["dir"] == "adapters/sst2_seq_bn_n0_s0"
     with pytest.raises(ValueError, match="another config"):
         cd.seeds = (0, 1, 2)
         runner.run_claims(from_config_dict(cd), tmp_path / "machine_c", results=results)
