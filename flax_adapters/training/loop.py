@@ -36,8 +36,8 @@ class DivergedError(RuntimeError):
 
 
 def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split: str | None = None,
-              with_train: bool = True) -> dict[str, tuple[Batcher | None, Batcher]]:
-    """{task: (train Batcher or None, eval Batcher)}; `data_dir` / `split` override the config's."""
+              with_train: bool = True, with_eval: bool = True) -> dict[str, tuple[Batcher | None, Batcher | None]]:
+    """{task: (train Batcher or None, eval Batcher or None)}; `data_dir` / `split` override the config's."""
     cfg = setup.cfg
     tokenizer = setup.model.tokenizer()
     data_dir = cfg.data.data_dir if data_dir is None else data_dir
@@ -56,7 +56,7 @@ def load_data(setup: Setup, cache_dir: Path, data_dir: str | None = None, split:
     return {t.name: (batcher(t, "train", cfg.data.max_train_examples, batch_size=cfg.batch_size, seed=cfg.seed,
                              group_by_length=cfg.data.group_by_length) if with_train else None,
                      batcher(t, split or cfg.data.eval_split, cfg.data.max_eval_examples,
-                             batch_size=cfg.eval_batch_size, shuffle=False, drop_last=False))
+                             batch_size=cfg.eval_batch_size, shuffle=False, drop_last=False) if with_eval else None)
             for t in setup.tasks}
 
 

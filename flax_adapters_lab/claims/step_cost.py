@@ -37,7 +37,7 @@ def _variant(cfg: TrainConfig, cache_dir: Path, steps: int) -> Callable[[], obje
     seeded steps the run itself trains on; for a multi-task run, its task mixture), from its own
     initial state, which the call carries forward as training does."""
     setup = build(cfg)
-    data = load_data(setup, cache_dir)
+    data = load_data(setup, cache_dir, with_eval=False)  # it times training steps only
     order, cursor, total, per_epoch = plan(setup, data)
     names = list(data)
     span = min(per_epoch, total)  # the steps of the first epoch the run actually takes

@@ -205,3 +205,19 @@ def test_bad_method_is_one_line_listing_choices(glue_dir, tmp_path):
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert "unknown method 'pfeifer'" in last and "seq_bn" in last
+
+
+def test_load_data_encodes_only_the_splits_asked_for(glue_dir, tmp_path):
+    """The step-cost benchmark times training steps: it loads no dev split (with_eval=False)."""
+    from flax_adapters.training import loop
+    from flax_adapters.training.build import build
+    from flax_adapters.training.config import from_config_dict
+    from tests.training.test_config import load_config
+
+    cfg = load_config("smoke")
+    cfg.data.data_dir = str(glue_dir)
+    setup = build(from_config_dict(cfg))
+    (train, dev), = loop.load_data(setup, tmp_path, with_eval=False).values()
+    assert train is not None and dev is None
+    (train, dev), = loop.load_data(setup, tmp_path, with_train=False).values()
+    assert train is None and next(dev.eval_batches(), None) is not None
