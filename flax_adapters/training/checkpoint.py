@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -57,6 +58,13 @@ def _abstract(x):
     # Restore onto one local device unless the target says otherwise (single-host training).
     sharding = getattr(x, "sharding", None) or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+
+def saved_steps(directory: str | os.PathLike) -> list[int]:
+    """Steps of the finished checkpoints in `directory` (orbax renames a save to `<step>` only once
+    it is complete), without opening a manager (which would create the directory)."""
+    d = Path(directory)
+    return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
 
 
 class CheckpointError(ValueError):

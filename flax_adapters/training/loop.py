@@ -25,7 +25,7 @@ from absl import logging
 from flax_adapters.data import Batcher, Task, encode_examples, load_examples, score_outputs
 from flax_adapters.training import mixture, optim, sharding, tracking
 from flax_adapters.training.build import Setup, build, make_steps
-from flax_adapters.training.checkpoint import Checkpointer
+from flax_adapters.training.checkpoint import Checkpointer, saved_steps
 from flax_adapters.training.config import TrainConfig, from_config_dict
 from flax_adapters.training.optim import make_optimizer
 from flax_adapters.training.steps import init_state
@@ -116,12 +116,6 @@ def _fresh_meta() -> dict:
     return meta
 
 
-def _taken_steps(workdir: Path) -> list[int]:
-    """Steps of the checkpoints in `workdir` (orbax's finished `checkpoints/<step>` directories)."""
-    ckpts = workdir / "checkpoints"
-    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit()) if ckpts.is_dir() else []
-
-
 def _check_config(cfg: TrainConfig, workdir: Path) -> bool:
     """Whether `workdir`'s config.json must be (re)written. A run that has a checkpoint resumes only
     with its own config; one that never reached a checkpoint (it failed before training: a bad
@@ -139,7 +133,7 @@ def _check_config(cfg: TrainConfig, workdir: Path) -> bool:
         return False
     shown = "; ".join(f"{k}: run {stored.get(k, 'absent')!r}, now {current.get(k, 'absent')!r}" for k in diff[:4])
     shown += f"; and {len(diff) - 4} more" if len(diff) > 4 else ""
-    steps = _taken_steps(workdir)
+    steps = saved_steps(workdir / "checkpoints")
     if not steps:
         logging.info("%s: its run never reached a checkpoint; the new config replaces it (%s)", workdir, shown)
         return True

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ import ml_collections
 import numpy as np
 
 from flax_adapters_lab import provenance
-from flax_adapters_lab.claims import plan, report, rows, step_cost
+from flax_adapters_lab.claims import inflight, plan, report, rows, step_cost
 from flax_adapters_lab.claims.config import ClaimsConfig
 from flax_adapters.training import scoring, tracking
 from flax_adapters_lab.add_task import train_with
@@ -150,10 +151,12 @@ def _keep_run_files(run_dir: Path, dest: Path) -> None:
 
 
 def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None] = print,
-               report_only: bool = False, results: str | Path | None = None) -> list[dict]:
+               report_only: bool = False, results: str | Path | None = None, only: str | None = None) -> list[dict]:
     """Runs (or resumes) every planned run, then writes the outputs; `report_only` rebuilds the
     outputs from the runs finished so far and trains nothing. `results`: where records, adapters,
-    step costs and the report go (default: the workdir)."""
+    step costs and the report go (default: the workdir); a run parked there (inflight.py) resumes
+    from its checkpoint. `only`: a regex; just the runs whose names it matches train (the report
+    still covers every run)."""
     root = Path(workdir)
     out = Path(results) if results else root
     for d in {root, out}:
@@ -166,7 +169,7 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     (out / "records").mkdir(exist_ok=True)
     if report_only:
         return write_outputs(cfg, out, adapters, final=True, environment=_job_environment(out))
-    todo = plan.runs(cfg)
+    todo = select(plan.runs(cfg), only)
     for run in todo:  # a bad key or value fails here, once, before hours of training
         base, changes = run_config(cfg, run, root, adapters)
         from_config_dict(_apply(base, changes))
@@ -177,12 +180,18 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
         path = out / "records" / f"{run.name}.json"
         if path.exists():
             continue
+        missing = [n for n in run.needs if not (out / "records" / f"{n}.json").exists()]
+        if missing:  # `only` left out a fusion's sources, or they failed
+            log(f"[{i + 1}/{len(todo)} {run.name}] skipped: its sources {missing} have not finished")
+            continue
         trained = True
         t0 = time.perf_counter()
         base, changes = run_config(cfg, run, root, adapters)
+        train_cfg = from_config_dict(_apply(base, changes))
+        if out != root:
+            inflight.unpark(out, root / "runs" / run.name, dataclasses.asdict(train_cfg), log)
         try:
             summary = train_with(base, root / "runs" / run.name, **changes)
-            train_cfg = from_config_dict(_apply(base, changes))
             rec = _record(cfg, run, summary, root / "runs" / run.name, adapters, train_cfg)
         except FileNotFoundError:
             raise  # a missing data or model path: every later run would fail the same way
@@ -193,6 +202,7 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
         if out != root:
             _keep_run_files(root / "runs" / run.name, out / "runs" / run.name)
         tracking.write_json(path, rec)  # last: a record means everything of the run is in place
+        inflight.discard(out, run.name)
         progress.finished(i, run, rec["wall_s"], rec["score"])
         trained |= measure_costs(cfg, root, out, log)
         write_outputs(cfg, out, adapters)
@@ -200,6 +210,17 @@ def run_claims(cfg: ClaimsConfig, workdir: str | Path, log: Callable[[str], None
     # A re-run that trained nothing measured nothing: the report keeps the machine the runs ran on.
     return write_outputs(cfg, out, adapters, final=True,
                          environment=None if trained else _job_environment(out))
+
+
+def select(runs: list[plan.Run], only: str | None) -> list[plan.Run]:
+    """The runs whose names the regex `only` matches in full (None: all); none matching is an error."""
+    if not only:
+        return runs
+    pattern = re.compile(only)
+    chosen = [r for r in runs if pattern.fullmatch(r.name)]
+    if not chosen:
+        raise ValueError(f"--only {only!r} matches none of the {len(runs)} runs (e.g. {runs[0].name!r})")
+    return chosen
 
 
 def measure_costs(cfg: ClaimsConfig, root: Path, out: Path, log: Callable[[str], None]) -> bool:

@@ -83,3 +83,14 @@ def test_restore_from_empty_directory(tmp_path):
         assert ckpt.latest_step() is None
         with pytest.raises(FileNotFoundError, match="no checkpoint"):
             ckpt.restore({"x": np.zeros(2)})
+
+
+def test_saved_steps_lists_finished_checkpoints_without_creating_the_directory(tmp_path):
+    from flax_adapters.training.checkpoint import saved_steps
+
+    assert saved_steps(tmp_path / "absent") == [] and not (tmp_path / "absent").exists()
+    with Checkpointer(tmp_path / "ckpt", max_to_keep=None) as ckpt:
+        for step in (10, 2):
+            ckpt.save(step, {"x": np.zeros(2)})
+    (tmp_path / "ckpt" / "30.orbax-checkpoint-tmp-7").mkdir()  # a save cut off midway
+    assert saved_steps(tmp_path / "ckpt") == [2, 10]

