@@ -61,6 +61,8 @@ def park(cfg: ClaimsConfig, workdir: str | Path, results: str | Path, max_mb: fl
         shutil.copytree(src / "checkpoints" / str(step), dest / "checkpoints" / str(step))
         log(f"parked {run.name} at step {step} ({size:.1f} MB) in {dest}")
         parked.append(run.name)
+    if not parked:
+        log(f"nothing parked: no unfinished run in {root / 'runs'} has reached a checkpoint")
     return parked
 
 

@@ -216,7 +216,10 @@ def select(runs: list[plan.Run], only: str | None) -> list[plan.Run]:
     """The runs whose names the regex `only` matches in full (None: all); none matching is an error."""
     if not only:
         return runs
-    pattern = re.compile(only)
+    try:
+        pattern = re.compile(only)
+    except re.error as e:
+        raise ValueError(f"--only {only!r} is not a regular expression: {e}") from None
     chosen = [r for r in runs if pattern.fullmatch(r.name)]
     if not chosen:
         raise ValueError(f"--only {only!r} matches none of the {len(runs)} runs (e.g. {runs[0].name!r})")

@@ -41,6 +41,9 @@ def test_park_copies_the_latest_checkpoint_of_unfinished_runs_only(tmp_path):
     assert (parked / "config.json").is_file() and (parked / "metrics.jsonl").is_file()
     assert sorted(p.name for p in (results / inflight.DIR).iterdir()) == [a]
     assert any(d in line and "> 2 MB" in line for line in logged)
+    logged.clear()
+    assert inflight.park(cfg, tmp_path / "empty", results, log=logged.append) == []
+    assert logged and logged[-1].startswith("nothing parked")
 
 
 def test_unpark_resumes_the_same_run_on_another_machine(tmp_path):

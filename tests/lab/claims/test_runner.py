@@ -90,6 +90,8 @@ def test_resume_from_committed_results_on_a_new_machine(tmp_path, monkeypatch):
     real = runner.train_with
     monkeypatch.setattr(runner, "train_with", lambda base, workdir, **kw: trained.append(workdir.name) or
                         real(base, workdir, **kw))
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        runner.select(plan.runs(cfg), "conv_(")
     with pytest.raises(ValueError, match="matches none of the"):
         runner.run_claims(cfg, tmp_path / "machine_b", log=lambda s: None, results=results, only="nope.*")
     again = runner.run_claims(cfg, tmp_path / "machine_b", log=logged.append, results=results, only=".*_s1")
